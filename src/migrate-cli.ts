@@ -1,0 +1,20 @@
+import { loadConfig } from './config.js'
+import { createSql } from './db/postgres.js'
+import { migrate } from './migrate.js'
+
+const config = loadConfig(process.env)
+if (config.databaseUrl === undefined) {
+  console.error('DATABASE_URL: is required to migrate')
+  process.exit(1)
+}
+const sql = createSql(config, config.databaseUrl)
+try {
+  const applied = await migrate(sql)
+  console.log(applied.length === 0 ? 'migrations: nothing to apply' : `migrations: applied ${applied.join(', ')}`)
+} catch (err) {
+  // the driver's message can name the host; print only its code
+  console.error(`migrations failed: ${(err as { code?: string }).code ?? 'error'}`)
+  process.exitCode = 1
+} finally {
+  await sql.end({ timeout: 5 })
+}

@@ -1,0 +1,138 @@
+import type { Sql } from '../db/postgres.js'
+import type { Limiter } from '../db/limiter.js'
+import type { Metrics } from '../metrics.js'
+import type { SessionRecord } from './session-record.js'
+
+type Row = [
+  id: string, userId: string, expiresAt: number, createdAt: number, lastActivityAt: number | null,
+  ipAddress: string | null, userAgent: string | null,
+  email: string, firstName: string | null, lastName: string | null, username: string | null
+]
+
+class QueryTimeoutError extends Error {
+  code = 'QUERY_TIMEOUT'
+}
+
+export interface Revoked { digest: string, userId: string }
+
+export interface SessionStore {
+  findByDigest(digest: string): Promise<SessionRecord | undefined>
+  /** Runs `fn` in a transaction holding the deleted rows; `bumpEpoch` inside it commits with the delete. */
+  revoke<T>(target: { digest: string } | { sessionId: string } | { userId: string }, fn: (revoked: Revoked[], bumpEpoch: () => Promise<void>) => Promise<T>): Promise<T>
+  readEpoch(): Promise<string>
+  bumpEpoch(): Promise<string>
+  writeActivity(ids: string[], at: string[]): Promise<number>
+  ping(): Promise<void>
+}
+
+function toRecord (r: Row): SessionRecord {
+  return {
+    id: r[0],
+    userId: r[1],
+    expiresAt: r[2],
+    createdAt: r[3],
+    lastActivityAt: r[4],
+    ipAddress: r[5],
+    userAgent: r[6],
+    email: r[7],
+    firstName: r[8],
+    lastName: r[9],
+    username: r[10]
+  }
+}
+
+export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics, timeoutMs: number): SessionStore {
+  const histogram = metrics.dbQueryDuration
+  const errors = metrics.dbErrors
+
+  // A frozen Postgres must not hold requests forever: past the timeout the
+  // caller gets an error (a 503) while the query keeps its slot until it ends,
+  // so the number in flight never exceeds the pool.
+  async function query<T> (name: string, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new QueryTimeoutError()), timeoutMs)
+    })
+    const run = limiter.run(async () => {
+      const start = performance.now()
+      try {
+        return await fn()
+      } finally {
+        histogram.labels(name).observe((performance.now() - start) / 1000)
+      }
+    })
+    try {
+      return await Promise.race([run, timeout])
+    } catch (err) {
+      errors.labels(name).inc()
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  return {
+    async findByDigest (digest) {
+      // Times come back as epoch milliseconds (float8), which needs no Date
+      // parsing; `.values()` gives tuples, cheaper than keyed rows.
+      const rows = await query('find_session', async () => await sql`
+        SELECT s.id, s.user_id,
+               extract(epoch FROM s.expires_at)::float8 * 1000,
+               extract(epoch FROM s.created_at)::float8 * 1000,
+               extract(epoch FROM s.last_activity_at)::float8 * 1000,
+               s.ip_address, s.user_agent,
+               u.email, u.first_name, u.last_name, u.username
+          FROM platform.user_sessions s
+          JOIN platform.users u ON u.id = s.user_id
+         WHERE s.token = ${digest}`.values() as unknown as Row[])
+      const row = rows[0]
+      if (row === undefined) return undefined
+      const record = toRecord(row)
+      record.expiresAt = Math.floor(record.expiresAt)
+      record.createdAt = Math.floor(record.createdAt)
+      if (record.lastActivityAt !== null) record.lastActivityAt = Math.floor(record.lastActivityAt)
+      return record
+    },
+
+    async revoke<T> (target: Parameters<SessionStore['revoke']>[0], fn: (revoked: Revoked[], bumpEpoch: () => Promise<void>) => Promise<T>): Promise<T> {
+      return await query('revoke', () => sql.begin(async tx => {
+        const rows = ('digest' in target
+          ? await tx`DELETE FROM platform.user_sessions WHERE token = ${target.digest} RETURNING token, user_id`.values()
+          : 'sessionId' in target
+            ? await tx`DELETE FROM platform.user_sessions WHERE id = ${target.sessionId} RETURNING token, user_id`.values()
+            : await tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} RETURNING token, user_id`.values()
+        ) as unknown as Array<[string, string]>
+        const revoked = rows.map(([digest, userId]) => ({ digest, userId }))
+        return await fn(revoked, async () => {
+          await tx`UPDATE session_validator.cache_epoch SET epoch = epoch + 1`
+        })
+      }) as Promise<T>)
+    },
+
+    async readEpoch () {
+      const rows = await query('read_epoch', async () =>
+        await sql`SELECT epoch::text FROM session_validator.cache_epoch`.values() as unknown as Array<[string]>)
+      return rows[0]?.[0] ?? '1'
+    },
+
+    async bumpEpoch () {
+      const rows = await query('bump_epoch', async () =>
+        await sql`UPDATE session_validator.cache_epoch SET epoch = epoch + 1 RETURNING epoch::text`.values() as unknown as Array<[string]>)
+      return rows[0]?.[0] ?? '1'
+    },
+
+    async writeActivity (ids, at) {
+      // One statement per flush; never moves last_activity_at backwards.
+      const result = await query('write_activity', () => sql`
+        UPDATE platform.user_sessions AS s
+           SET last_activity_at = v.at
+          FROM unnest(${ids}::uuid[], ${at}::timestamptz[]) AS v(id, at)
+         WHERE s.id = v.id AND (s.last_activity_at IS NULL OR s.last_activity_at < v.at)`)
+      return result.count
+    },
+
+    async ping () {
+      await query('ping', () => sql`SELECT 1`)
+    }
+  }
+}

@@ -1,0 +1,14 @@
+import { hash } from 'node:crypto'
+
+// 1-512 visible ASCII characters (0x21-0x7E), as the contract says.
+const TOKEN_PATTERN = /^[\x21-\x7e]{1,512}$/
+
+export function isWellFormedToken (token: unknown): token is string {
+  return typeof token === 'string' && TOKEN_PATTERN.test(token)
+}
+
+// Lowercase hex SHA-256 of the token's UTF-8 bytes: what Studio stores in
+// user_sessions.token. The raw token is never kept past this call.
+export function hashToken (token: string): string {
+  return hash('sha256', token, 'hex')
+}
