@@ -98,7 +98,7 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
   }
   const cache = redis === undefined ? undefined : createSessionCache(redis, config.sessionCachePrefix, config.sessionCacheTtlSeconds)
   const activity = createActivityWriter(store, config.activityResolutionSeconds, metrics, log)
-  const service = createSessionService({ store, cache, redis, activity, metrics, log, beforeFill: opts.beforeFill })
+  const service = createSessionService({ store, cache, activity, metrics, log, beforeFill: opts.beforeFill })
   const listener = createInvalidationListener(opts.databaseUrl, config, {
     onNotification: payload => service.handleNotification(payload),
     onListening: () => service.resync()

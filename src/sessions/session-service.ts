@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { DependencyUnavailableError } from '../errors.js'
 import type { Metrics } from '../metrics.js'
-import type { GuardedRedis } from '../redis/guarded-redis.js'
 import type { ActivityWriter } from './activity-writer.js'
 import type { SessionCache } from './session-cache.js'
 import type { SessionRecord } from './session-record.js'
@@ -28,7 +27,6 @@ export interface SessionService {
 interface Deps {
   store: SessionStore
   cache: SessionCache | undefined
-  redis: GuardedRedis | undefined
   activity: ActivityWriter
   metrics: Metrics
   log: FastifyBaseLogger
@@ -40,7 +38,7 @@ type Lookup = { status: 'valid', record: SessionRecord } | { status: 'not_found'
 const DIGEST = /^[0-9a-f]{64}$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-export function createSessionService ({ store, cache, redis, activity, metrics, log, beforeFill }: Deps): SessionService {
+export function createSessionService ({ store, cache, activity, metrics, log, beforeFill }: Deps): SessionService {
   // The cache epoch, as Postgres holds it. Entries written under another epoch
   // are void. Unknown until Postgres has answered once: until then the cache is
   // not read (an entry cannot be judged without it).
@@ -58,8 +56,10 @@ export function createSessionService ({ store, cache, redis, activity, metrics, 
     if (epoch === undefined || BigInt(next) > BigInt(epoch)) epoch = next
   }
 
+  // The circuit is not checked here: an open circuit refuses at once, and only
+  // a call attempted after halfOpenAfter lets cockatiel try Redis again.
   function cacheReadable (): boolean {
-    return cache !== undefined && epoch !== undefined && redis !== undefined && redis.circuit !== 'open'
+    return cache !== undefined && epoch !== undefined
   }
 
   async function lookup (digest: string, fill: boolean): Promise<Lookup> {
@@ -76,7 +76,7 @@ export function createSessionService ({ store, cache, redis, activity, metrics, 
     if (record.expiresAt <= Date.now()) return { status: 'expired' }
     // Fill only under the epoch the read began in: a bump during the read may
     // stand for a change this read did not see.
-    if (fill && cache !== undefined && epochAtRead !== undefined && epochAtRead === epoch && redis?.circuit !== 'open') {
+    if (fill && cache !== undefined && epochAtRead !== undefined && epochAtRead === epoch) {
       try {
         if (beforeFill !== undefined) await beforeFill(digest)
         if (await cache.fill(digest, record, epochAtRead, readStartedAt) === 'refused') fillsRefused.inc()
@@ -100,7 +100,6 @@ export function createSessionService ({ store, cache, redis, activity, metrics, 
   async function invalidateOrBump (digests: string[], reason: 'revoke' | 'notify', bump: () => Promise<unknown>, userId?: string): Promise<void> {
     try {
       if (cache === undefined) return
-      if (redis?.circuit === 'open') throw new Error('circuit open')
       const all = userId === undefined ? digests : [...new Set([...digests, ...await cache.userDigests(userId)])]
       const removed = await cache.invalidate(all)
       if (userId !== undefined) await cache.forgetUserDigests(userId, all)

@@ -1,0 +1,69 @@
+import t from 'tap'
+import { freshDatabase } from '../helpers/postgres.js'
+import { freshPrefix, inspector, sharedRedisUrl } from '../helpers/redis.js'
+import { testApp, validate } from '../helpers/app.js'
+import { createSession, createUser } from '../helpers/fixtures.js'
+import { sleep, waitFor } from '../helpers/ports.js'
+
+const db = await freshDatabase(t)
+const redisUrl = await sharedRedisUrl()
+const prefix = freshPrefix()
+inspector(t, redisUrl, prefix)
+
+// Counts UPDATE statements on user_sessions as Postgres sees them.
+await db.sql.unsafe(`
+  CREATE TABLE update_statements (n int NOT NULL);
+  INSERT INTO update_statements VALUES (0);
+  CREATE FUNCTION count_update() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN UPDATE update_statements SET n = n + 1; RETURN NULL; END $$;
+  CREATE TRIGGER count_update AFTER UPDATE ON platform.user_sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION count_update();`)
+const statements = async () => (await db.sql<Array<{ n: number }>>`SELECT n FROM update_statements`)[0]!.n
+const activityOf = async (id: string) =>
+  (await db.sql<Array<{ at: Date | null }>>`SELECT last_activity_at AS at FROM platform.user_sessions WHERE id = ${id}`)[0]!.at
+
+t.test('last_activity_at is written behind: one statement per flush, at most one write per session per resolution', async t => {
+  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl, prefix, env: { ACTIVITY_RESOLUTION_SECONDS: '2' } })
+  const userId = await createUser(db.sql)
+  const x = await createSession(db.sql, userId)
+  const y = await createSession(db.sql, userId)
+  const before = await statements()
+  for (let i = 0; i < 50; i++) {
+    t.equal((await validate(app, x.token)).statusCode, 200)
+    t.equal((await validate(app, y.token)).statusCode, 200)
+  }
+  await waitFor('the flush', async () => (await activityOf(x.id)) !== null && (await activityOf(y.id)) !== null, 5000, 50)
+  t.equal(await statements() - before, 1, '100 validations, two sessions: one UPDATE')
+  const first = (await activityOf(x.id))!.getTime()
+
+  // Within the resolution, more traffic writes nothing more.
+  for (let i = 0; i < 20; i++) await validate(app, x.token)
+  await sleep(1200)
+  t.equal(await statements() - before, 1, 'no second write inside the resolution')
+
+  // After it, the next validation is written again.
+  await sleep(1000)
+  await validate(app, x.token)
+  await waitFor('the second flush', async () => (await activityOf(x.id))!.getTime() > first, 5000, 50)
+  t.equal(await statements() - before, 2)
+})
+
+t.test('pending activity is flushed on shutdown', async t => {
+  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl, prefix, env: { ACTIVITY_RESOLUTION_SECONDS: '3600' } })
+  const userId = await createUser(db.sql)
+  const s = await createSession(db.sql, userId)
+  await validate(app, s.token)
+  t.equal(await activityOf(s.id), null, 'not written yet')
+  await app.close()
+  t.not(await activityOf(s.id), null, 'written by close')
+})
+
+t.test('the activity write does not invalidate cached entries', async t => {
+  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl, prefix, env: { ACTIVITY_RESOLUTION_SECONDS: '1' } })
+  const userId = await createUser(db.sql)
+  const s = await createSession(db.sql, userId)
+  await validate(app, s.token)
+  await waitFor('the flush', async () => (await activityOf(s.id)) !== null, 5000, 50)
+  await sleep(100)
+  t.equal((await validate(app, s.token)).headers['x-session-cache'], 'hit')
+})
