@@ -20,7 +20,7 @@ export function createActivityWriter (store: SessionStore, resolutionSeconds: nu
   const lastQueued = new Map<string, number>()
   let pending = new Map<string, number>()
   let flushing: Promise<void> | undefined
-  const timer = setInterval(() => { void flush() }, Math.min(resolutionMs, 5000))
+  const timer = setInterval(() => { flush().catch(() => {}) }, Math.min(resolutionMs, 5000))
   timer.unref()
 
   async function writeBatch (batch: Map<string, number>): Promise<void> {

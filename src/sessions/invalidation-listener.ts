@@ -38,7 +38,7 @@ export function createInvalidationListener (
     onnotice: () => {},
     connection: { application_name: 'session-validator-listener' },
     onnotify: (channel: string, payload: string) => {
-      if (channel === CHANNEL) void handlers.onNotification(payload)
+      if (channel === CHANNEL) handlers.onNotification(payload).catch(() => {})
     },
     onclose: () => {
       if (closed) return
@@ -54,7 +54,7 @@ export function createInvalidationListener (
     attempt++
     retryTimer = setTimeout(() => {
       retryTimer = undefined
-      void start()
+      start().catch(() => {})
     }, delay)
   }
 
@@ -74,7 +74,7 @@ export function createInvalidationListener (
     }
   }
 
-  void start()
+  start().catch(() => {})
 
   return {
     get listening () { return listening },
