@@ -8,17 +8,19 @@ import type { Config } from './config.js'
 import { createSql } from './db/postgres.js'
 import { createLimiter } from './db/limiter.js'
 import { createMetrics } from './metrics.js'
-import { createGuardedRedis, type GuardedRedis } from './redis/guarded-redis.js'
+import { createGuardedRedis, redisConfigured, type GuardedRedis } from './redis/guarded-redis.js'
 import { createRedisHealth } from './redis/redis-health.js'
 import { createSessionCache } from './sessions/session-cache.js'
 import { createSessionStore } from './sessions/session-store.js'
 import { createActivityWriter } from './sessions/activity-writer.js'
 import { createSessionService, type SessionService } from './sessions/session-service.js'
 import { createInvalidationListener } from './sessions/invalidation-listener.js'
+import { createReplicaReader } from './sessions/replica-reader.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { healthRoutes } from './routes/health.js'
 import { metricsRoute } from './routes/metrics.js'
 import { apiKeyGuard } from './api-keys.js'
+import { rateLimits } from './rate-limit.js'
 
 // fastify-metrics is CommonJS with its plugin on `default`
 const fastifyMetrics = ((fastifyMetricsModule as unknown as { default?: unknown }).default ?? fastifyMetricsModule) as FastifyPluginAsync<Record<string, unknown>>
@@ -77,10 +79,12 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
     promClient,
     defaultMetrics: { enabled: true, register: metrics.registry },
     routeMetrics: {
-      enabled: true,
+      // no summary: histogram_quantile gives the same, summed across replicas.
+      // fastify-metrics creates it anyway; registers: [] keeps it off every registry.
+      enabled: { histogram: true, summary: false },
       overrides: {
         histogram: { name: 'http_request_duration_seconds', registers: [metrics.registry] },
-        summary: { name: 'http_request_summary_seconds', registers: [metrics.registry] }
+        summary: { registers: [] }
       }
     }
   })
@@ -90,25 +94,32 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
   const store = createSessionStore(sql, limiter, metrics, config.databaseQueryTimeoutMs)
 
   let redis: GuardedRedis | undefined
-  if (config.redisUrl !== undefined) {
-    redis = createGuardedRedis(config.redisUrl, config, metrics, log)
+  if (redisConfigured(config)) {
+    redis = createGuardedRedis(config, metrics, log)
     redis.connect()
   } else {
-    log.warn('REDIS_URL is not set: the cache is off and every lookup goes to Postgres')
+    log.warn('REDIS_URL (or REDIS_CLUSTER_NODES, REDIS_SENTINELS) is not set: the cache is off and every lookup goes to Postgres')
   }
   const cache = redis === undefined ? undefined : createSessionCache(redis, config.sessionCachePrefix, config.sessionCacheTtlSeconds)
   const activity = createActivityWriter(store, config.activityResolutionSeconds, metrics, log)
-  const service = createSessionService({ store, cache, activity, metrics, log, beforeFill: opts.beforeFill })
+  // A replica is only worth reading with a cache whose tombstones can veto it.
+  const replica = config.databaseReadUrl !== undefined && cache !== undefined
+    ? createReplicaReader(config.databaseReadUrl, config, metrics, log)
+    : undefined
+  if (config.databaseReadUrl !== undefined && cache === undefined) log.warn('DATABASE_READ_URL is ignored while the cache is off')
+  const service = createSessionService({ store, cache, activity, metrics, log, beforeFill: opts.beforeFill, replica })
   const listener = createInvalidationListener(opts.databaseUrl, config, {
     onNotification: payload => service.handleNotification(payload),
     onListening: () => service.resync()
   }, log)
+  redis?.onServerChange(() => { service.redisChanged().catch(() => {}) })
   fastify.decorate('sessions', service)
   fastify.decorate('cacheClient', redis)
 
   fastify.addHook('onClose', async () => {
     await listener.close()
     await activity.close()
+    await replica?.close()
     await redis?.close()
     await sql.end({ timeout: 5 })
   })
@@ -128,10 +139,12 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
     return reply.code(statusCode).send({ statusCode, code: err.code, error, message })
   })
 
+  await fastify.register(import('./openapi.js'), { serviceApiKeys: config.serviceApiKeys })
   fastify.register(healthRoutes(store, createRedisHealth(redis, config.sessionCachePrefix, config.sessionCacheTtlSeconds, metrics)))
   fastify.register(metricsRoute(metrics.registry, config.metricsToken))
   fastify.register(async function guarded (scope) {
     apiKeyGuard(scope, config.serviceApiKeys)
+    await rateLimits(scope, { config, metrics, log })
     await scope.register(sessionRoutes(service, metrics))
   })
 }

@@ -11,6 +11,7 @@ export const DependencyUnavailableError = createError(
 export const BadRequestError = createError('SV_BAD_REQUEST', '%s', 400)
 export const ForbiddenError = createError('SV_FORBIDDEN', 'A valid x-api-key header is required', 403)
 export const UnauthorizedMetricsError = createError('SV_METRICS_UNAUTHORIZED', 'A valid bearer token is required', 401)
+export const RateLimitedError = createError('SV_RATE_LIMITED', 'Too many %s; retry in %s seconds', 429)
 
 // cockatiel's refusals (circuit open, timed out) are mapped here, once.
 export function isCacheRefusal (err: unknown): boolean {

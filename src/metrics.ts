@@ -80,9 +80,30 @@ export function createMetrics () {
       labelNames: ['dependency'] as const,
       registers
     }),
+    replicaLag: new client.Gauge({
+      name: 'db_replica_lag_seconds',
+      help: 'How far the read replica\'s replay is behind, as last measured',
+      registers
+    }),
+    replicaConfirmations: new client.Counter({
+      name: 'db_replica_confirmations_total',
+      help: 'Replica answers (absent, expired, or refused by the cache) confirmed on the primary',
+      registers
+    }),
     activityWrites: new client.Counter({
       name: 'session_activity_writes_total',
       help: 'Sessions whose last_activity_at was written (in batches)',
+      registers
+    }),
+    rateLimitFallbacks: new client.Counter({
+      name: 'rate_limit_store_fallback_total',
+      help: 'Requests rate-limited from per-instance memory because Redis could not be asked',
+      registers
+    }),
+    rateLimited: new client.Counter({
+      name: 'rate_limited_total',
+      help: 'Requests refused with 429, by budget (requests, failed_validations)',
+      labelNames: ['budget'] as const,
       registers
     })
   }
@@ -90,6 +111,7 @@ export function createMetrics () {
   metrics.breakerState.labels('redis').set(0)
   metrics.breakerOpens.labels('redis').inc(0)
   for (const reason of ['revoke', 'notify', 'epoch'] as const) metrics.cacheInvalidations.labels(reason).inc(0)
+  for (const budget of ['requests', 'failed_validations'] as const) metrics.rateLimited.labels(budget).inc(0)
   return metrics
 }
 

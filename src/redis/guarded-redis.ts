@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import {
   circuitBreaker, CircuitState, handleAll, SamplingBreaker, timeout, TimeoutStrategy, wrap
 } from 'cockatiel'
@@ -25,9 +25,63 @@ export function failFastRedisOptions (connectTimeoutMs: number): RedisOptions {
   }
 }
 
+export type RedisClient = Redis | Cluster
+
+export type RedisTarget = Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisSentinels' | 'redisSentinelMaster' | 'redisUsername' | 'redisPassword' | 'redisSentinelPassword'>
+
+export function redisConfigured (config: RedisTarget): boolean {
+  return config.redisUrl !== undefined || config.redisClusterNodes.length > 0 || config.redisSentinels.length > 0
+}
+
+// One client for the three deployments. Reads go to masters only: a replica
+// can still hold an entry that a revoke has deleted on the master.
+export function createRedisClient (config: RedisTarget, connectTimeoutMs: number): RedisClient {
+  const base = failFastRedisOptions(connectTimeoutMs)
+  const auth = {
+    ...(config.redisUsername !== undefined ? { username: config.redisUsername } : {}),
+    ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {})
+  }
+  if (config.redisClusterNodes.length > 0) {
+    return new Cluster(config.redisClusterNodes, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      scaleReads: 'master',
+      redisOptions: { ...base, ...auth },
+      clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+      slotsRefreshTimeout: connectTimeoutMs,
+      dnsLookup: (address, callback) => { callback(null, address) }
+    })
+  }
+  if (config.redisSentinels.length > 0) {
+    return new Redis({
+      ...base,
+      ...auth,
+      sentinels: config.redisSentinels,
+      name: config.redisSentinelMaster!,
+      role: 'master',
+      // A demoted master answers READONLY: reconnect (ask the sentinels again),
+      // without resending the command. (ioredis' failoverDetector is left off:
+      // its sentinel clients outlive quit() and keep reconnecting.)
+      reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
+      sentinelRetryStrategy: (times: number) => Math.min(100 * times, 2000),
+      ...(config.redisSentinelPassword !== undefined ? { sentinelPassword: config.redisSentinelPassword } : {})
+    })
+  }
+  return new Redis(config.redisUrl!, base)
+}
+
 export interface GuardedRedis {
-  readonly client: Redis
+  readonly client: RedisClient
   readonly circuit: CircuitName
+  /**
+   * Called when the server(s) behind the connection are not the ones seen
+   * before (a failover, a restart): acknowledged writes may have been lost.
+   */
+  onServerChange(listener: () => void): void
   run<T>(command: string, fn: () => Promise<T>): Promise<T>
   connect(): void
   close(): Promise<void>
@@ -42,12 +96,11 @@ function circuitName (state: CircuitState): CircuitName {
 }
 
 export function createGuardedRedis (
-  url: string,
-  config: Pick<Config, 'redisTimeoutMs' | 'breakerThreshold' | 'breakerWindowMs' | 'breakerHalfOpenAfterMs'>,
+  config: RedisTarget & Pick<Config, 'redisTimeoutMs' | 'breakerThreshold' | 'breakerWindowMs' | 'breakerHalfOpenAfterMs'>,
   metrics: Metrics,
   log: FastifyBaseLogger
 ): GuardedRedis {
-  const client = new Redis(url, failFastRedisOptions(Math.max(1000, config.redisTimeoutMs * 5)))
+  const client = createRedisClient(config, Math.max(1000, config.redisTimeoutMs * 5))
   // The breaker must trip under light traffic too: five calls in the window
   // are enough for it to judge (cockatiel's default needs ~10 per second).
   const breaker = circuitBreaker(handleAll, {
@@ -82,6 +135,26 @@ export function createGuardedRedis (
     lastCode = undefined
   })
 
+  // Which servers we talk to, by run_id: on a Cluster, every master's.
+  const serverChangeListeners: Array<() => void> = []
+  let identity: string | undefined
+  async function checkIdentity (): Promise<void> {
+    const nodes = client instanceof Cluster ? client.nodes('master') : [client]
+    const infos = await Promise.all(nodes.map(node => node.info('server')))
+    const next = infos.map(info => /run_id:(\w+)/.exec(info)?.[1] ?? '?').sort().join(',')
+    if (identity !== undefined && next !== identity) {
+      log.warn('redis server changed (failover or restart); entries cached before are not trusted')
+      for (const listener of serverChangeListeners) listener()
+    }
+    identity = next
+  }
+  const recheck = () => { checkIdentity().catch(() => {}) }
+  client.on('ready', recheck)
+  // A Cluster refreshes its slot map after a failover moved them. Asking the
+  // nodes while it is still connecting would feed its reconnect loop: wait
+  // for ready.
+  if (client instanceof Cluster) client.on('refresh', () => { if (client.status === 'ready') recheck() })
+
   const commandHistogram = metrics.redisCommandDuration
   const errors = metrics.cacheErrors
 
@@ -98,6 +171,9 @@ export function createGuardedRedis (
       } finally {
         commandHistogram.labels(command).observe((performance.now() - start) / 1000)
       }
+    },
+    onServerChange (listener) {
+      serverChangeListeners.push(listener)
     },
     connect () {
       // a failed first connect is not fatal: ioredis keeps retrying

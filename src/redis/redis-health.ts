@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis'
 import type { Metrics } from '../metrics.js'
 import type { GuardedRedis } from './guarded-redis.js'
 
@@ -87,7 +88,12 @@ export function createRedisHealth (redis: GuardedRedis | undefined, prefix: stri
       let info = ''
       let dbsize = 0
       await measure(async () => { info = await client.info() })
-      await measure(async () => { dbsize = await client.dbsize() })
+      // on a Cluster, every master holds its own share of the keys
+      await measure(async () => {
+        dbsize = client instanceof Cluster
+          ? (await Promise.all(client.nodes('master').map(node => node.dbsize()))).reduce((a, b) => a + b, 0)
+          : await client.dbsize()
+      })
       result.info = parseInfo(info)
       result.info.set('dbsize', String(dbsize))
     } catch (err) {

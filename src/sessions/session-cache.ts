@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis'
-import type { GuardedRedis } from '../redis/guarded-redis.js'
+import type { GuardedRedis, RedisClient } from '../redis/guarded-redis.js'
 import type { SessionRecord } from './session-record.js'
 
 // Redis layout (every key starts with the prefix, so `~session:*` covers them;
@@ -81,7 +80,7 @@ export interface SessionCache {
   forgetUserDigests(userId: string, digests: readonly string[]): Promise<void>
 }
 
-function defineScripts (client: Redis): void {
+function defineScripts (client: RedisClient): void {
   if ('svFill' in client) return
   client.defineCommand('svFill', { numberOfKeys: 2, lua: FILL })
   client.defineCommand('svInvalidate', { numberOfKeys: 2, lua: INVALIDATE })

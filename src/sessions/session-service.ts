@@ -5,6 +5,7 @@ import type { ActivityWriter } from './activity-writer.js'
 import type { SessionCache } from './session-cache.js'
 import type { SessionRecord } from './session-record.js'
 import type { SessionStore } from './session-store.js'
+import type { ReplicaReader } from './replica-reader.js'
 
 export type CacheStatus = 'hit' | 'miss' | 'bypass'
 
@@ -20,6 +21,8 @@ export interface SessionService {
   handleNotification(payload: string): Promise<void>
   /** The listener is (again) subscribed: whatever was missed before is void. */
   resync(): Promise<void>
+  /** Redis is another server than before: what it holds may miss invalidations. */
+  redisChanged(): Promise<void>
   readonly epoch: string | undefined
   readonly cacheEnabled: boolean
 }
@@ -31,6 +34,7 @@ interface Deps {
   metrics: Metrics
   log: FastifyBaseLogger
   beforeFill?: ((digest: string) => Promise<void>) | undefined
+  replica?: ReplicaReader | undefined
 }
 
 type Lookup = { status: 'valid', record: SessionRecord } | { status: 'not_found' | 'expired' }
@@ -38,11 +42,13 @@ type Lookup = { status: 'valid', record: SessionRecord } | { status: 'not_found'
 const DIGEST = /^[0-9a-f]{64}$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-export function createSessionService ({ store, cache, activity, metrics, log, beforeFill }: Deps): SessionService {
+export function createSessionService ({ store, cache, activity, metrics, log, beforeFill, replica }: Deps): SessionService {
   // The cache epoch, as Postgres holds it. Entries written under another epoch
   // are void. Unknown until Postgres has answered once: until then the cache is
   // not read (an entry cannot be judged without it).
   let epoch: string | undefined
+  // True from a Redis server change until the epoch has moved past it.
+  let suspended = false
   const inflight = new Map<string, Promise<Lookup>>()
 
   const hits = metrics.cacheHits
@@ -59,31 +65,63 @@ export function createSessionService ({ store, cache, activity, metrics, log, be
   // The circuit is not checked here: an open circuit refuses at once, and only
   // a call attempted after halfOpenAfter lets cockatiel try Redis again.
   function cacheReadable (): boolean {
-    return cache !== undefined && epoch !== undefined
+    return cache !== undefined && epoch !== undefined && !suspended
+  }
+
+  async function read (from: SessionStore, digest: string): Promise<SessionRecord | undefined> {
+    try {
+      return await from.findByDigest(digest)
+    } catch (err) {
+      log.warn({ code: errorCode(err) }, 'postgres lookup failed')
+      throw new DependencyUnavailableError()
+    }
+  }
+
+  // Writes the entry; 'written' only when Redis took it.
+  async function tryFill (digest: string, record: SessionRecord, epochAtRead: string, readStartedAt: number): Promise<'written' | 'refused' | 'failed'> {
+    try {
+      if (beforeFill !== undefined) await beforeFill(digest)
+      const result = await cache!.fill(digest, record, epochAtRead, readStartedAt)
+      if (result === 'refused') fillsRefused.inc()
+      return result
+    } catch {
+      return 'failed'
+    }
   }
 
   async function lookup (digest: string, fill: boolean): Promise<Lookup> {
     const epochAtRead = epoch
     const readStartedAt = Date.now()
-    let record: SessionRecord | undefined
-    try {
-      record = await store.findByDigest(digest)
-    } catch (err) {
-      log.warn({ code: errorCode(err) }, 'postgres lookup failed')
-      throw new DependencyUnavailableError()
-    }
-    if (record === undefined) return { status: 'not_found' }
-    if (record.expiresAt <= Date.now()) return { status: 'expired' }
     // Fill only under the epoch the read began in: a bump during the read may
     // stand for a change this read did not see.
-    if (fill && cache !== undefined && epochAtRead !== undefined && epochAtRead === epoch) {
+    const mayFill = fill && cache !== undefined && epochAtRead !== undefined && !suspended
+    if (mayFill && replica?.usable() === true) {
+      // A replica may lag: only a positive answer that Redis accepts (no
+      // tombstone, so not revoked meanwhile) stands. Anything else is
+      // confirmed on the primary, so a session created a moment ago is valid
+      // and a revoked one is never resurrected from a stale replica.
+      let record: SessionRecord | undefined
       try {
-        if (beforeFill !== undefined) await beforeFill(digest)
-        if (await cache.fill(digest, record, epochAtRead, readStartedAt) === 'refused') fillsRefused.inc()
+        record = await replica.find(digest)
       } catch {
-        // the answer is still right; the next request tries again
+        record = undefined
       }
+      if (record !== undefined && record.expiresAt > Date.now() && epochAtRead === epoch &&
+          await tryFill(digest, record, epochAtRead, readStartedAt) === 'written') {
+        return { status: 'valid', record }
+      }
+      replica.confirmed()
+      return answer(await read(store, digest))
     }
+    const record = await read(store, digest)
+    const result = answer(record)
+    if (result.status === 'valid' && mayFill && epochAtRead === epoch) await tryFill(digest, result.record, epochAtRead, readStartedAt)
+    return result
+  }
+
+  function answer (record: SessionRecord | undefined): Lookup {
+    if (record === undefined) return { status: 'not_found' }
+    if (record.expiresAt <= Date.now()) return { status: 'expired' }
     return { status: 'valid', record }
   }
 
@@ -164,6 +202,7 @@ export function createSessionService ({ store, cache, activity, metrics, log, be
       const value = payload.slice(2)
       metrics.notifications.labels(kind === 's:' ? 'session' : kind === 'u:' ? 'user' : kind === 'e:' ? 'epoch' : 'other').inc()
       const bump = async () => adoptEpoch(await store.bumpEpoch())
+      if (kind !== 'e:') replica?.changed()
       try {
         if (kind === 'e:' && /^\d+$/.test(value)) adoptEpoch(value)
         else if (kind === 's:' && DIGEST.test(value)) await invalidateOrBump([value], 'notify', bump)
@@ -177,6 +216,26 @@ export function createSessionService ({ store, cache, activity, metrics, log, be
     async resync () {
       adoptEpoch(await store.bumpEpoch())
       byEpoch.inc()
+      suspended = false
+    },
+
+    async redisChanged () {
+      // Until the epoch moves, the cache is not read: the new server may hold
+      // an entry whose invalidation the old one acknowledged and then lost.
+      suspended = true
+      // Gives up after a minute, leaving the cache unused (safe) until the next
+      // listener resync moves the epoch anyway.
+      for (let attempt = 0; attempt < 120; attempt++) {
+        try {
+          adoptEpoch(await store.bumpEpoch())
+          byEpoch.inc()
+          suspended = false
+          return
+        } catch (err) {
+          if (attempt === 0) log.warn({ code: errorCode(err) }, 'could not move the cache epoch yet; the cache stays unused')
+          await new Promise(resolve => setTimeout(resolve, 500).unref())
+        }
+      }
     }
   }
 }

@@ -23,6 +23,8 @@ export interface SessionStore {
   bumpEpoch(): Promise<string>
   writeActivity(ids: string[], at: string[]): Promise<number>
   ping(): Promise<void>
+  /** On a replica: milliseconds its replay is behind (0 when caught up). */
+  replicationLagMs(): Promise<number>
 }
 
 function toRecord (r: Row): SessionRecord {
@@ -41,14 +43,15 @@ function toRecord (r: Row): SessionRecord {
   }
 }
 
-export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics, timeoutMs: number): SessionStore {
+export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics, timeoutMs: number, queryPrefix = ''): SessionStore {
   const histogram = metrics.dbQueryDuration
   const errors = metrics.dbErrors
 
   // A frozen Postgres must not hold requests forever: past the timeout the
   // caller gets an error (a 503) while the query keeps its slot until it ends,
   // so the number in flight never exceeds the pool.
-  async function query<T> (name: string, fn: () => Promise<T>): Promise<T> {
+  async function query<T> (label: string, fn: () => Promise<T>): Promise<T> {
+    const name = queryPrefix + label
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new QueryTimeoutError()), timeoutMs)
@@ -133,6 +136,18 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
 
     async ping () {
       await query('ping', () => sql`SELECT 1`)
+    },
+
+    async replicationLagMs () {
+      // Caught up when everything received is replayed; otherwise the age of
+      // the last replayed transaction (paused or slow replay both show here).
+      const rows = await query('replication_lag', async () => await sql`
+        SELECT CASE
+                 WHEN NOT pg_is_in_recovery() THEN 0
+                 WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                 ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000, 1e9)
+               END::float8`.values() as unknown as Array<[number]>)
+      return rows[0]?.[0] ?? Infinity
     }
   }
 }

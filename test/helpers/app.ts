@@ -47,7 +47,7 @@ export async function testApp (t: Teardown, opts: TestAppOptions): Promise<TestA
   // Ready to answer from the cache: the epoch is known and Redis is connected.
   if (opts.waitForCache !== false) {
     await waitFor('the cache epoch', () => app.sessions.epoch !== undefined)
-    if (opts.redisUrl !== undefined) await waitFor('redis', () => app.cacheClient?.client.status === 'ready')
+    if (app.cacheClient !== undefined) await waitFor('redis', () => app.cacheClient?.client.status === 'ready')
   }
   return { app, logs }
 }

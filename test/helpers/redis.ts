@@ -89,7 +89,8 @@ export async function ownRedis (t: Teardown, extraArgs: string[] = []): Promise<
 
   async function kill (): Promise<void> {
     const c = child
-    if (c === undefined || c.exitCode !== null) return
+    // killed by a signal, a child has no exit code; waiting for 'exit' again would hang
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return
     if (frozen) { c.kill('SIGCONT'); frozen = false }
     const exited = new Promise(resolve => c.once('exit', resolve))
     c.kill('SIGKILL')

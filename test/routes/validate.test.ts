@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { InjectOptions } from 'fastify'
 import { freshDatabase } from '../helpers/postgres.js'
 import { freshPrefix, inspector, keysUnder, sharedRedisUrl } from '../helpers/redis.js'
 import { testApp, validate } from '../helpers/app.js'
@@ -62,7 +63,7 @@ t.test('no negative entries: unknown tokens leave nothing in Redis', async t => 
 
 t.test('input rules', async t => {
   const s = await createSession(db.sql, userId)
-  const cases: Array<[string, Parameters<typeof app.inject>[0], number]> = [
+  const cases: Array<[string, InjectOptions, number]> = [
     ['neither body nor header', { method: 'POST', url: '/sessions/validate' }, 400],
     ['empty object', { method: 'POST', url: '/sessions/validate', payload: {} }, 400],
     ['both body and header', { method: 'POST', url: '/sessions/validate', payload: { token: s.token }, headers: { authorization: `Bearer ${s.token}` } }, 400],

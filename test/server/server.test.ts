@@ -60,7 +60,7 @@ t.test('SIGTERM under load: accepted requests all complete, pending activity is 
   let refused = 0
   let failed = 0
   const failures: string[] = []
-  let stop = false
+  const state = { stop: false }
   const one = (token: string) => new Promise<void>(resolve => {
     const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/sessions/validate', agent, headers: { 'content-type': 'application/json' } }, res => {
       res.resume()
@@ -83,12 +83,12 @@ t.test('SIGTERM under load: accepted requests all complete, pending activity is 
     req.end(JSON.stringify({ token }))
   })
   const workers = Array.from({ length: 16 }, async (_v, w) => {
-    for (let i = 0; !stop && i < 100_000; i++) await one(sessions[(w + i) % sessions.length]!.token)
+    for (let i = 0; !state.stop && i < 100_000; i++) await one(sessions[(w + i) % sessions.length]!.token)
   })
   await sleep(700)
   server.child.kill('SIGTERM')
   const code = await server.exited
-  stop = true
+  state.stop = true
   await Promise.all(workers)
   agent.destroy()
   t.equal(code, 0, 'exit 0')
