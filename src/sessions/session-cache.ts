@@ -22,7 +22,6 @@ const F = {
   lastName: 'n',
   username: 'h'
 } as const
-const FIELD_LIST = Object.values(F)
 
 // How long after its Postgres read a fill may still land, by Redis' clock, and
 // how long a tombstone lives: far longer than any fill window plus clock skew.
@@ -87,15 +86,49 @@ function defineScripts (client: RedisClient): void {
   client.defineCommand('svIndexAdd', { numberOfKeys: 1, lua: INDEX_ADD })
 }
 
-function nullable (value: string | null | undefined): string | null {
-  return value === undefined ? null : value
+// A value over Redis' hash-max-listpack-value (64 bytes by default) would turn
+// the whole hash into a hashtable, about twice the memory: a real user agent
+// is longer than that. Long values are stored in pieces of at most 64 bytes,
+// cut between UTF-8 characters: field, field1, field2, ...
+const PIECE_BYTES = 64
+
+function put (out: string[], field: string, value: string | null): void {
+  if (value === null) return
+  // 21 UTF-16 units are at most 63 UTF-8 bytes; only longer values are measured
+  if (value.length <= 21 || (value.length <= PIECE_BYTES && Buffer.byteLength(value) <= PIECE_BYTES)) {
+    out.push(field, value)
+    return
+  }
+  const bytes = Buffer.from(value)
+  let start = 0
+  for (let n = 0; start < bytes.length; n++) {
+    let end = Math.min(start + PIECE_BYTES, bytes.length)
+    while (end < bytes.length && (bytes[end]! & 0xc0) === 0x80) end--
+    out.push(n === 0 ? field : field + n, bytes.toString('utf8', start, end))
+    start = end
+  }
 }
 
-function decode (values: Array<string | null>): CachedEntry | undefined {
-  const [epoch, id, userId, expiresAt, createdAt, lastActivityAt, ipAddress, userAgent, email, firstName, lastName, username] = values
+function take (hash: Record<string, string>, field: string): string | null {
+  const first = hash[field]
+  if (first === undefined) return null
+  if (hash[field + '1'] === undefined) return first
+  let value = first
+  for (let n = 1; hash[field + n] !== undefined; n++) value += hash[field + n]
+  return value
+}
+
+function decode (hash: Record<string, string>): CachedEntry | undefined {
+  const epoch = hash[F.epoch]
+  const id = hash[F.id]
+  const userId = hash[F.userId]
+  const expiresAt = hash[F.expiresAt]
+  const createdAt = hash[F.createdAt]
+  const email = take(hash, F.email)
   // An entry missing any required field (half-written by hand, older layout)
   // is treated as absent, never trusted.
-  if (epoch == null || id == null || userId == null || expiresAt == null || createdAt == null || email == null) return undefined
+  if (epoch === undefined || id === undefined || userId === undefined || expiresAt === undefined || createdAt === undefined || email === null) return undefined
+  const lastActivityAt = hash[F.lastActivityAt]
   return {
     epoch,
     record: {
@@ -103,13 +136,13 @@ function decode (values: Array<string | null>): CachedEntry | undefined {
       userId,
       expiresAt: Number(expiresAt),
       createdAt: Number(createdAt),
-      lastActivityAt: lastActivityAt == null ? null : Number(lastActivityAt),
-      ipAddress: nullable(ipAddress),
-      userAgent: nullable(userAgent),
+      lastActivityAt: lastActivityAt === undefined ? null : Number(lastActivityAt),
+      ipAddress: take(hash, F.ipAddress),
+      userAgent: take(hash, F.userAgent),
       email,
-      firstName: nullable(firstName),
-      lastName: nullable(lastName),
-      username: nullable(username)
+      firstName: take(hash, F.firstName),
+      lastName: take(hash, F.lastName),
+      username: take(hash, F.username)
     }
   }
 }
@@ -117,14 +150,15 @@ function decode (values: Array<string | null>): CachedEntry | undefined {
 function encode (record: SessionRecord, epoch: string): string[] {
   const out: string[] = [
     F.epoch, epoch, F.id, record.id, F.userId, record.userId,
-    F.expiresAt, String(record.expiresAt), F.createdAt, String(record.createdAt), F.email, record.email
+    F.expiresAt, String(record.expiresAt), F.createdAt, String(record.createdAt)
   ]
   if (record.lastActivityAt !== null) out.push(F.lastActivityAt, String(record.lastActivityAt))
-  if (record.ipAddress !== null) out.push(F.ipAddress, record.ipAddress)
-  if (record.userAgent !== null) out.push(F.userAgent, record.userAgent)
-  if (record.firstName !== null) out.push(F.firstName, record.firstName)
-  if (record.lastName !== null) out.push(F.lastName, record.lastName)
-  if (record.username !== null) out.push(F.username, record.username)
+  put(out, F.email, record.email)
+  put(out, F.ipAddress, record.ipAddress)
+  put(out, F.userAgent, record.userAgent)
+  put(out, F.firstName, record.firstName)
+  put(out, F.lastName, record.lastName)
+  put(out, F.username, record.username)
   return out
 }
 
@@ -144,8 +178,7 @@ export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeco
   return {
     async get (digest) {
       const key = entryKey(digest)
-      const values = await redis.run('hmget', () => client.hmget(key, ...FIELD_LIST))
-      return decode(values)
+      return decode(await redis.run('hgetall', () => client.hgetall(key)))
     },
 
     async fill (digest, record, epoch, readStartedAt) {

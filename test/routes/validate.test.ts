@@ -135,3 +135,18 @@ async function queryCount (): Promise<number> {
   const line = metrics.payload.split('\n').find(l => l.startsWith('db_query_duration_seconds_count{query="find_session"}'))
   return line === undefined ? 0 : Number(line.split(' ')[1])
 }
+
+t.test('long and non-ASCII values round-trip through the cache, and the entry stays a compact listpack', async t => {
+  const ua = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 — ünïcødé 🚀'.repeat(2)
+  const name = 'Zoë 🚀'.repeat(20)
+  const uid = await createUser(db.sql, { email: `${'long'.repeat(30)}@example.com`, firstName: name, lastName: '', username: 'ü'.repeat(40) })
+  const s = await createSession(db.sql, uid, { userAgent: ua, ipAddress: '2001:db8:85a3:0000:0000:8a2e:0370:7334' })
+  const miss = await validate(app, s.token)
+  const hit = await validate(app, s.token)
+  t.equal(hit.headers['x-session-cache'], 'hit')
+  t.same(hit.json(), miss.json())
+  t.equal(hit.json().session.userAgent, ua)
+  t.equal(hit.json().user.firstName, name)
+  t.equal(hit.json().user.lastName, '', 'an empty string stays an empty string, not null')
+  t.equal(await redis.object('ENCODING', `${prefix}{${s.digest}}`), 'listpack')
+})
