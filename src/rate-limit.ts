@@ -260,13 +260,20 @@ export async function rateLimits (scope: FastifyInstance, { config, metrics, log
   if (failedMax > 0) {
     const refused = metrics.rateLimited.labels('failed_validations')
     const failKey = (request: FastifyRequest) => `fail:${caller(request)}`
-    // Checked before the body is read, after the request budget: a caller
-    // over its failed budget gets 429 for every validation until the window
-    // ends, which costs Postgres nothing. 429 tells it to retry, never that
-    // the session is gone.
+    // The failed count is read after the API-key guard, in flight while the
+    // request budget is counted (the two round trips overlap), and judged
+    // before the body is read: a caller over its failed budget gets 429 for every
+    // validation until the window ends, which costs Postgres nothing. 429
+    // tells it to retry, never that the session is gone.
+    const peeks = new WeakMap<FastifyRequest, Promise<WindowCount>>()
+    scope.addHook('onRequest', async (request) => {
+      // peek never rejects (memory answers instead), so an unawaited one is safe
+      if (request.routeOptions.url === VALIDATE_URL) peeks.set(request, backend.peek(failKey(request), max === 0))
+    })
     scope.addHook('preParsing', async (request: FastifyRequest, reply: FastifyReply, payload) => {
-      if (request.routeOptions.url !== VALIDATE_URL) return payload
-      const { current, ttl } = await backend.peek(failKey(request), max === 0)
+      const peek = peeks.get(request)
+      if (peek === undefined) return payload
+      const { current, ttl } = await peek
       if (current >= failedMax) {
         const after = String(retryAfterSeconds(ttl))
         refused.inc()

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { Redis } from 'ioredis'
+import { freshDatabase } from '../helpers/postgres.js'
+import { freshPrefix, keysUnder, ownRedis } from '../helpers/redis.js'
+import { testApp } from '../helpers/app.js'
+import { createSession, createUser } from '../helpers/fixtures.js'
+import { waitFor } from '../helpers/ports.js'
+
+// The service runs as a Redis user that may run only the commands it uses, on
+// only its own keys. With the default prefix the line reads (ACL_LINE below):
+//
+//   ACL SETUSER session-validator on >PASSWORD resetkeys ~session:* resetchannels -@all +info +client|setinfo +hgetall ...
+//
+// Connection: INFO (ioredis' ready check, the server-identity check after
+// each connect, and the health report); CLIENT SETINFO (library name and
+// version, from Redis 7.2; ioredis ignores its refusal, which would only fill
+// the ACL log). HELLO and AUTH need no grant.
+// Cache: HGETALL, ZRANGE, ZREM, DEL, EVALSHA then EVAL, and what the scripts
+// call: TIME, EXISTS, DEL, HSET, PEXPIREAT, SET, ZREMRANGEBYSCORE, ZADD, ZRANGE.
+// Health: PING, SET, GET, INFO, DBSIZE. Rate limiter's scripts: INCR, PTTL,
+// PEXPIRE, GET. A REDIS_URL that selects a database other than 0 adds +select.
+export const ACL_COMMANDS = [
+  'info', 'client|setinfo',
+  'hgetall', 'zrange', 'zrem', 'del', 'evalsha', 'eval',
+  'time', 'exists', 'hset', 'pexpireat', 'set', 'zremrangebyscore', 'zadd',
+  'ping', 'get', 'dbsize',
+  'incr', 'pttl', 'pexpire'
+]
+
+export const ACL_LINE = `ACL SETUSER session-validator on >PASSWORD resetkeys ~session:* resetchannels -@all ${ACL_COMMANDS.map(c => `+${c}`).join(' ')}`
+
+export function aclRules (prefix: string, password: string, commands: string[]): string[] {
+  return ['reset', 'on', `>${password}`, 'resetkeys', `~${prefix}*`, 'resetchannels', '-@all', ...commands.map(c => `+${c}`)]
+}
+
+const db = await freshDatabase(t)
+const userId = await createUser(db.sql)
+const redis = await ownRedis(t)
+const admin = new Redis({ port: redis.port, host: '127.0.0.1', maxRetriesPerRequest: 1 })
+admin.on('error', () => {})
+t.teardown(() => admin.disconnect())
+const known = await admin.call('COMMAND', 'INFO', ...ACL_COMMANDS) as unknown[]
+const commands = ACL_COMMANDS.filter((_c, i) => known[i] !== null)
+if (commands.length < ACL_COMMANDS.length) {
+  t.comment(`this redis-server does not know ${ACL_COMMANDS.filter(c => !commands.includes(c)).join(', ')}; left out`)
+}
+
+interface AclLogEntry { reason: string, object: string, username: string }
+
+async function aclLog (): Promise<AclLogEntry[]> {
+  const raw = await admin.call('ACL', 'LOG') as unknown[]
+  // RESP3 answers maps, RESP2 flat arrays: read both
+  return raw.map(entry => {
+    const fields = entry instanceof Map ? Object.fromEntries(entry) : Object.fromEntries(Array.from({ length: (entry as unknown[]).length / 2 }, (_, i) => [(entry as unknown[])[2 * i], (entry as unknown[])[2 * i + 1]]))
+    return fields as unknown as AclLogEntry
+  })
+}
+
+async function createRestrictedUser (name: string, prefix: string, allowed = commands): Promise<string> {
+  const password = randomBytes(16).toString('hex')
+  await admin.call('ACL', 'SETUSER', name, ...aclRules(prefix, password, allowed))
+  return `redis://${name}:${password}@127.0.0.1:${redis.port}`
+}
+
+// Every path that touches Redis: miss and fill, hit, the three revocations,
+// the health report and the rate limiter. What happened is returned, not
+// asserted, so that a run with a command missing can be judged by the ACL log.
+async function everyRedisPath (t: Test, url: string, prefix: string) {
+  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl: url, prefix, waitForCache: false })
+  await waitFor('the epoch', () => app.sessions.epoch !== undefined)
+  await waitFor('redis', () => app.cacheClient?.client.status === 'ready', 2000).catch(() => {})
+  const sessions = [await createSession(db.sql, userId), await createSession(db.sql, userId), await createSession(db.sql, userId)]
+  const validate = async (token: string) => {
+    const res = await app.inject({ method: 'POST', url: '/sessions/validate', payload: { token } })
+    return `${res.statusCode} ${res.headers['x-session-cache']}`
+  }
+  const first = []
+  const second = []
+  for (const s of sessions) first.push(await validate(s.token))
+  for (const s of sessions) second.push(await validate(s.token))
+  const unknown = await validate('never-issued')
+  const revoked = [
+    (await app.inject({ method: 'POST', url: '/sessions/revoke', payload: { token: sessions[0]!.token } })).json(),
+    (await app.inject({ method: 'POST', url: '/sessions/revoke', payload: { sessionId: sessions[1]!.id } })).json(),
+    (await app.inject({ method: 'POST', url: `/users/${userId}/sessions/revoke` })).json()
+  ]
+  const after = []
+  for (const s of sessions) after.push(await validate(s.token))
+  const health = await app.inject({ method: 'GET', url: '/healthz/redis' })
+  const circuit = app.cacheClient?.circuit
+  await app.close()
+  return { first, second, unknown, revoked, after, health: { statusCode: health.statusCode, body: health.json() }, circuit, keys: await keysUnder(admin, prefix) }
+}
+
+t.test('the service runs as a user with only its commands and its key prefix', async t => {
+  const prefix = freshPrefix()
+  const url = await createRestrictedUser('session-validator', prefix)
+  await admin.call('ACL', 'LOG', 'RESET')
+  const seen = await everyRedisPath(t, url, prefix)
+  t.same(seen.first, ['200 miss', '200 miss', '200 miss'], 'misses read Postgres...')
+  t.same(seen.second, ['200 hit', '200 hit', '200 hit'], '...and filled Redis')
+  t.equal(seen.unknown, '401 miss')
+  t.same(seen.revoked, [{ revoked: 1 }, { revoked: 1 }, { revoked: 1 }], 'by token, by session id, all of a user\'s')
+  t.same(seen.after, ['401 miss', '401 miss', '401 miss'])
+  t.equal(seen.health.statusCode, 200)
+  t.equal(seen.health.body.status, 'healthy', JSON.stringify(seen.health.body.errors))
+  t.equal(seen.circuit, 'closed', 'no Redis call failed')
+  t.ok(seen.keys.some(k => k.startsWith(`${prefix}rl:req:`)), 'the limiter counted in Redis')
+  t.ok(seen.keys.some(k => k.endsWith(':revoked')), 'revocations left their tombstones')
+  t.same(await aclLog(), [], 'Redis denied nothing')
+})
+
+t.test('that user can do nothing else', async t => {
+  const prefix = freshPrefix()
+  const url = await createRestrictedUser('session-validator-probe', prefix)
+  const client = new Redis(url, { maxRetriesPerRequest: 0 })
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  await waitFor('the restricted user to log in', () => client.status === 'ready')
+  t.equal(await client.set(`${prefix}mine`, '1', 'PX', 1000), 'OK', 'its own keys')
+  const refused: Array<[string, () => Promise<unknown>]> = [
+    ['a key outside the prefix', () => client.get('other:key')],
+    ['KEYS', () => client.keys('*')],
+    ['SCAN', () => client.scan('0')],
+    ['FLUSHALL', () => client.flushall()],
+    ['CONFIG GET', () => client.config('GET', 'requirepass')],
+    ['a script touching a key outside the prefix', () => client.eval("return redis.call('GET', KEYS[1])", 1, 'other:key')],
+    ['a script reaching outside the prefix without declaring it', () => client.eval("return redis.call('GET', 'other:key')", 0)],
+    ['SUBSCRIBE', () => client.call('PUBLISH', 'channel', 'x')],
+    ['ACL', () => client.call('ACL', 'LIST')],
+    ['CLIENT LIST', () => client.call('CLIENT', 'LIST')]
+  ]
+  for (const [what, attempt] of refused) {
+    await t.rejects(attempt(), /NOPERM|no permissions|can't access/i, `${what} is refused`)
+  }
+})
+
+t.test('every command in the line is needed', async t => {
+  // Dropping any one of them makes Redis deny it somewhere on those paths.
+  for (const command of commands) {
+    const prefix = freshPrefix()
+    const name = `sv-without-${command.replace('|', '-')}`
+    const url = await createRestrictedUser(name, prefix, commands.filter(c => c !== command))
+    await admin.call('ACL', 'LOG', 'RESET')
+    await everyRedisPath(t, url, prefix)
+    const denied = new Set((await aclLog()).filter(e => e.username === name).map(e => e.object))
+    t.ok(denied.has(command), `without ${command}: denied ${JSON.stringify([...denied])}`)
+  }
+})
