@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import rateLimit, { normalizeIP, type FastifyRateLimitStore } from '@fastify/rate-limit'
 import { circuitBreaker, ConsecutiveBreaker, handleAll, timeout, TimeoutStrategy, wrap } from 'cockatiel'
 import type { Config } from './config.js'
@@ -23,23 +23,26 @@ export interface WindowCount {
   ttl: number
 }
 
-const HIT = `
-local n = redis.call('INCR', KEYS[1])
+// Adds this instance's count (ARGV[1]) to the shared one and reads the total
+// back; with 0 it only reads, and creates nothing. The expiry is set in the
+// same script that creates the counter.
+const SYNC = `
+local n
+if ARGV[1] == '0' then
+  n = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if n == 0 then return {0, 0} end
+else
+  n = redis.call('INCRBY', KEYS[1], ARGV[1])
+end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
-  ttl = tonumber(ARGV[1])
+  ttl = tonumber(ARGV[2])
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
 return {n, ttl}`
 
-const PEEK = `
-local n = redis.call('GET', KEYS[1])
-if not n then return {0, 0} end
-return {tonumber(n), redis.call('PTTL', KEYS[1])}`
-
 interface ScriptedRedis {
-  svRateHit(key: string, windowMs: number): Promise<[number, number]>
-  svRatePeek(key: string): Promise<[number, number]>
+  svRateSync(key: string, add: number, windowMs: number): Promise<[number, number]>
 }
 
 const VALIDATE_URL = '/sessions/validate'
@@ -48,63 +51,76 @@ const MEMORY_MAX_KEYS = 10_000
 // Consecutive Redis failures after which the limiter stops asking for a while.
 const BREAKER_FAILURES = 3
 
-/** Fixed windows held in this process: the fallback while Redis is away. */
-export class MemoryWindows {
-  private readonly windows = new Map<string, { count: number, resetAt: number }>()
-
-  constructor (private readonly maxKeys = MEMORY_MAX_KEYS) {}
-
-  hit (key: string, windowMs: number): WindowCount {
-    const now = Date.now()
-    let w = this.windows.get(key)
-    if (w === undefined || w.resetAt <= now) {
-      if (w === undefined && this.windows.size >= this.maxKeys) this.evict(now)
-      w = { count: 0, resetAt: now + windowMs }
-      this.windows.set(key, w)
-    }
-    w.count++
-    return { current: w.count, ttl: w.resetAt - now }
-  }
-
-  peek (key: string): WindowCount {
-    const now = Date.now()
-    const w = this.windows.get(key)
-    if (w === undefined || w.resetAt <= now) return { current: 0, ttl: 0 }
-    return { current: w.count, ttl: w.resetAt - now }
-  }
-
-  get size (): number { return this.windows.size }
-
-  // Expired windows go first; if none has, the oldest one does.
-  private evict (now: number): void {
-    for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key)
-    if (this.windows.size >= this.maxKeys) {
-      const oldest = this.windows.keys().next()
-      if (oldest.done !== true) this.windows.delete(oldest.value)
-    }
-  }
-}
-
 export interface LimiterBackend {
   /** Counts a hit. `countFallback`: this call decides the request, so a memory answer is counted. */
-  hit(key: string, windowMs: number, countFallback: boolean): Promise<WindowCount>
-  peek(key: string, countFallback: boolean): Promise<WindowCount>
+  hit(key: string, windowMs: number, countFallback: boolean): WindowCount
+  peek(key: string, windowMs: number, countFallback: boolean): WindowCount
   /** Resolves once Redis is connected, or after `ms`, whichever is first. */
   settle(ms: number): Promise<void>
   close(): Promise<void>
+  /** Callers counted in this process (bounded). */
+  readonly size: number
 }
 
 type BackendConfig = RedisTarget & Pick<Config, 'redisTimeoutMs' | 'breakerHalfOpenAfterMs' | 'sessionCachePrefix'>
 
+// How often an instance adds its counts to the shared ones and reads the
+// others' back. Counting each request in Redis would put a round trip (and a
+// hot key) on every request; this way the limiter costs the hot path two Map
+// lookups, and a caller is seen by every instance at most this much later.
+export const SYNC_EVERY_MS = 50
+
+interface Counter {
+  /** The shared count at the last sync (this instance's synced hits included). */
+  shared: number
+  /** Hits not yet added to the shared count. */
+  pending: number
+  /** Hits being added right now. */
+  sending: number
+  resetAt: number
+  windowMs: number
+  syncedAt: number
+  touchedAt: number
+}
+
 export function createLimiterBackend (config: BackendConfig, metrics: Metrics, log: FastifyBaseLogger): LimiterBackend {
-  const memory = new MemoryWindows()
   const prefix = `${config.sessionCachePrefix}rl:`
-  if (!redisConfigured(config)) {
+  const fallbacks = metrics.rateLimitFallbacks
+  const counters = new Map<string, Counter>()
+  const hasRedis = redisConfigured(config)
+
+  function counter (key: string, windowMs: number): Counter {
+    const now = Date.now()
+    let c = counters.get(key)
+    if (c === undefined || c.resetAt <= now) {
+      if (c === undefined && counters.size >= MEMORY_MAX_KEYS) evict(now)
+      c = { shared: 0, pending: 0, sending: 0, resetAt: now + windowMs, windowMs, syncedAt: 0, touchedAt: now }
+      counters.set(key, c)
+    }
+    c.touchedAt = now
+    return c
+  }
+
+  // Ended windows go first; if none has, the least recently used one does.
+  function evict (now: number): void {
+    for (const [key, c] of counters) if (c.resetAt <= now) counters.delete(key)
+    if (counters.size < MEMORY_MAX_KEYS) return
+    let oldest: [string, number] | undefined
+    for (const [key, c] of counters) if (oldest === undefined || c.touchedAt < oldest[1]) oldest = [key, c.touchedAt]
+    if (oldest !== undefined) counters.delete(oldest[0])
+  }
+
+  function answer (c: Counter): WindowCount {
+    return { current: c.shared + c.sending + c.pending, ttl: Math.max(0, c.resetAt - Date.now()) }
+  }
+
+  if (!hasRedis) {
     return {
-      async hit (key, windowMs) { return memory.hit(prefix + key, windowMs) },
-      async peek (key) { return memory.peek(prefix + key) },
+      hit (key, windowMs) { const c = counter(prefix + key, windowMs); c.pending++; return answer(c) },
+      peek (key, windowMs) { return answer(counter(prefix + key, windowMs)) },
       async settle () {},
-      async close () {}
+      async close () {},
+      get size () { return counters.size }
     }
   }
 
@@ -112,8 +128,7 @@ export function createLimiterBackend (config: BackendConfig, metrics: Metrics, l
   // the breaker of) the cache's, and the same fail-fast options: no offline
   // queue, no replay after a reconnect.
   const client: RedisClient = createRedisClient(config, Math.max(1000, config.redisTimeoutMs * 5))
-  client.defineCommand('svRateHit', { numberOfKeys: 1, lua: HIT })
-  client.defineCommand('svRatePeek', { numberOfKeys: 1, lua: PEEK })
+  client.defineCommand('svRateSync', { numberOfKeys: 1, lua: SYNC })
   const scripted = client as unknown as ScriptedRedis
 
   // ioredis' messages carry host:port; only the code is logged, once per change.
@@ -133,51 +148,100 @@ export function createLimiterBackend (config: BackendConfig, metrics: Metrics, l
   // until the breaker lets one call try again.
   const policy = wrap(
     circuitBreaker(handleAll, { halfOpenAfter: config.breakerHalfOpenAfterMs, breaker: new ConsecutiveBreaker(BREAKER_FAILURES) }),
-    timeout(config.redisTimeoutMs, TimeoutStrategy.Aggressive)
+    timeout(config.redisTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false })
   )
-  const fallbacks = metrics.rateLimitFallbacks
-  const durations = metrics.redisCommandDuration
+  const durations = metrics.redisCommandDuration.labels('rate_limit_sync')
+  // Whether the counts can be trusted to be shared: the last sync worked.
+  let shared = false
+  let timer: NodeJS.Timeout | undefined
+  let syncing = false
 
-  async function ask<T> (command: string, fn: () => Promise<T>): Promise<T | undefined> {
-    if (client.status !== 'ready') return undefined
+  function schedule (): void {
+    if (timer !== undefined || syncing) return
+    timer = setTimeout(() => {
+      timer = undefined
+      sync().catch(() => {})
+    }, SYNC_EVERY_MS)
+    timer.unref()
+  }
+
+  async function syncOne (key: string, c: Counter): Promise<void> {
+    const add = c.pending
+    c.pending = 0
+    c.sending += add
     const start = performance.now()
     try {
-      return await policy.execute(fn)
-    } catch {
-      return undefined
+      const [count, ttl] = await policy.execute(() => scripted.svRateSync(key, add, c.windowMs))
+      c.shared = Number(count)
+      if (Number(ttl) > 0) c.resetAt = Date.now() + Number(ttl)
+      c.syncedAt = Date.now()
+    } catch (err) {
+      // kept here, and added to the shared count once Redis answers again
+      c.pending += add
+      throw err
     } finally {
-      durations.labels(command).observe((performance.now() - start) / 1000)
+      c.sending -= add
+      durations.observe((performance.now() - start) / 1000)
     }
   }
 
+  async function sync (): Promise<void> {
+    syncing = true
+    const now = Date.now()
+    const work: Array<Promise<void>> = []
+    let again = false
+    for (const [key, c] of counters) {
+      if (c.resetAt <= now) {
+        if (now - c.touchedAt > c.windowMs) counters.delete(key)
+        continue
+      }
+      // in use lately: keep reading the others' counts
+      const active = now - c.touchedAt < 1000
+      if (c.pending > 0 || (active && now - c.syncedAt >= SYNC_EVERY_MS)) work.push(syncOne(key, c))
+      if (active) again = true
+    }
+    if (work.length > 0 && client.status === 'ready') {
+      const results = await Promise.allSettled(work)
+      shared = results.every(r => r.status === 'fulfilled')
+    } else if (work.length > 0) {
+      shared = false
+      await Promise.allSettled(work)
+    }
+    syncing = false
+    if (again) schedule()
+  }
+
   return {
-    async hit (key, windowMs, countFallback) {
-      const k = prefix + key
-      const answer = await ask('rate_limit', () => scripted.svRateHit(k, windowMs))
-      if (answer !== undefined) return { current: Number(answer[0]), ttl: Number(answer[1]) }
-      if (countFallback) fallbacks.inc()
-      return memory.hit(k, windowMs)
+    hit (key, windowMs, countFallback) {
+      const c = counter(prefix + key, windowMs)
+      c.pending++
+      if (countFallback && !shared) fallbacks.inc()
+      schedule()
+      return answer(c)
     },
-    async peek (key, countFallback) {
-      const k = prefix + key
-      const answer = await ask('rate_limit_peek', () => scripted.svRatePeek(k))
-      if (answer !== undefined) return { current: Number(answer[0]), ttl: Math.max(0, Number(answer[1])) }
-      if (countFallback) fallbacks.inc()
-      return memory.peek(k)
+    peek (key, windowMs, countFallback) {
+      const c = counter(prefix + key, windowMs)
+      if (countFallback && !shared) fallbacks.inc()
+      schedule()
+      return answer(c)
     },
     async settle (ms) {
-      if (client.status === 'ready') return
-      let timer: NodeJS.Timeout | undefined
-      let ready: (() => void) | undefined
-      await new Promise<void>(resolve => {
-        ready = resolve
-        timer = setTimeout(resolve, ms)
-        client.once('ready', resolve)
-      })
-      clearTimeout(timer)
-      client.off('ready', ready!)
+      if (client.status !== 'ready') {
+        let timer: NodeJS.Timeout | undefined
+        let ready: (() => void) | undefined
+        await new Promise<void>(resolve => {
+          ready = resolve
+          timer = setTimeout(resolve, ms)
+          client.once('ready', resolve)
+        })
+        clearTimeout(timer)
+        client.off('ready', ready!)
+      }
+      shared = client.status === 'ready'
     },
+    get size () { return counters.size },
     async close () {
+      if (timer !== undefined) clearTimeout(timer)
       try {
         await client.quit()
       } catch {
@@ -192,11 +256,11 @@ class BackendStore implements FastifyRateLimitStore {
   constructor (private readonly backend: LimiterBackend, private readonly namespace: string) {}
 
   incr (key: string, callback: (error: Error | null, result?: WindowCount) => void, timeWindow: number): void {
-    this.backend.hit(this.namespace + key, timeWindow, true).then(r => callback(null, r), callback)
+    callback(null, this.backend.hit(this.namespace + key, timeWindow, true))
   }
 
   read (key: string, callback: (error: Error | null, result?: WindowCount) => void): void {
-    this.backend.peek(this.namespace + key, false).then(r => callback(null, r), callback)
+    callback(null, this.backend.peek(this.namespace + key, 60_000, false))
   }
 
   child (routeOptions: unknown): FastifyRateLimitStore {
@@ -260,32 +324,24 @@ export async function rateLimits (scope: FastifyInstance, { config, metrics, log
   if (failedMax > 0) {
     const refused = metrics.rateLimited.labels('failed_validations')
     const failKey = (request: FastifyRequest) => `fail:${caller(request)}`
-    // The failed count is read after the API-key guard, in flight while the
-    // request budget is counted (the two round trips overlap), and judged
-    // before the body is read: a caller over its failed budget gets 429 for every
-    // validation until the window ends, which costs Postgres nothing. 429
-    // tells it to retry, never that the session is gone.
-    const peeks = new WeakMap<FastifyRequest, Promise<WindowCount>>()
-    scope.addHook('onRequest', async (request) => {
-      // peek never rejects (memory answers instead), so an unawaited one is safe
-      if (request.routeOptions.url === VALIDATE_URL) peeks.set(request, backend.peek(failKey(request), max === 0))
-    })
-    scope.addHook('preParsing', async (request: FastifyRequest, reply: FastifyReply, payload) => {
-      const peek = peeks.get(request)
-      if (peek === undefined) return payload
-      const { current, ttl } = await peek
+    // Judged after the API-key guard and before the body is read: a caller
+    // over its failed budget gets 429 for every validation until the window
+    // ends, which costs Postgres nothing. 429 tells it to retry, never that
+    // the session is gone.
+    scope.addHook('onRequest', async (request, reply) => {
+      if (request.routeOptions.url !== VALIDATE_URL) return
+      const { current, ttl } = backend.peek(failKey(request), windowMs, max === 0)
       if (current >= failedMax) {
         const after = String(retryAfterSeconds(ttl))
         refused.inc()
         reply.header('retry-after', after)
         throw new RateLimitedError('failed validations', after)
       }
-      return payload
     })
     // Counted before the 401 leaves, so a caller's next request sees it.
     scope.addHook('onSend', async (request, reply, payload) => {
       if (reply.statusCode === 401 && request.routeOptions.url === VALIDATE_URL) {
-        await backend.hit(failKey(request), windowMs, false)
+        backend.hit(failKey(request), windowMs, false)
       }
       return payload
     })

@@ -2,7 +2,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { ConfigError, loadConfig } from '../../src/config.js'
-import { MemoryWindows } from '../../src/rate-limit.js'
+import { createLimiterBackend, SYNC_EVERY_MS } from '../../src/rate-limit.js'
+import { createMetrics } from '../../src/metrics.js'
+import pino from 'pino'
 import { freshDatabase } from '../helpers/postgres.js'
 import { freshPrefix, inspector, keysUnder, ownRedis, sharedRedisUrl } from '../helpers/redis.js'
 import { testApp } from '../helpers/app.js'
@@ -62,6 +64,7 @@ t.test('over RATE_LIMIT_MAX a caller gets 429 with Retry-After, never 401', asyn
     }
   }
 
+  await sleep(SYNC_EVERY_MS * 3) // counts reach Redis in the background
   const limiterKeys = (await keysUnder(redis, `${prefix}rl:`)).sort()
   t.equal(limiterKeys.length, 2, 'one request counter per caller')
   for (const key of limiterKeys) {
@@ -84,8 +87,12 @@ t.test('instances share one budget through Redis', async t => {
   const env = { RATE_LIMIT_MAX: '6', SERVICE_API_KEYS: keys[0]! }
   const a = await testApp(t, { databaseUrl: db.url, redisUrl, prefix, env })
   const b = await testApp(t, { databaseUrl: db.url, redisUrl, prefix, env })
+  // Each instance adds its counts to Redis and reads the others' back every
+  // SYNC_EVERY_MS: a caller is seen everywhere that much later.
   for (let i = 0; i < 3; i++) t.equal((await validateAs(a.app, 'unknown-token', keys[0])).statusCode, 401)
+  await sleep(SYNC_EVERY_MS * 3)
   for (let i = 0; i < 3; i++) t.equal((await validateAs(b.app, 'unknown-token', keys[0])).statusCode, 401)
+  await sleep(SYNC_EVERY_MS * 3)
   t.equal((await validateAs(a.app, 'unknown-token', keys[0])).statusCode, 429, 'the seventh request, on either instance, is over')
   t.equal((await validateAs(b.app, 'unknown-token', keys[0])).statusCode, 429)
 })
@@ -117,6 +124,7 @@ t.test('failed validations have a stricter budget, and spend no Postgres once ov
   t.equal((await validateAs(app, 'guess-x', keys[1])).statusCode, 401, 'another caller still gets real answers')
   t.equal(await metric(app, 'rate_limited_total{budget="failed_validations"}'), 22)
 
+  await sleep(SYNC_EVERY_MS * 3)
   const failKeys = await keysUnder(redis, `${prefix}rl:fail:`)
   t.equal(failKeys.length, 2, 'one failure counter per caller, none per token')
   for (const key of failKeys) t.ok(await redis.pttl(key) > 0, `${key} has a TTL`)
@@ -156,6 +164,7 @@ t.test('without SERVICE_API_KEYS the caller is its address (an IPv6 caller, its 
   }
   t.equal((await validateAs(app, 'guess', undefined, '10.1.1.2')).statusCode, 401, 'a neighbour has its own budget')
   t.equal((await validateAs(app, 'guess', undefined, '2001:db8:0:1::ffff')).statusCode, 429, 'the same /64 shares one')
+  await sleep(SYNC_EVERY_MS * 3)
   t.same((await keysUnder(redis, `${prefix}rl:req:`)).sort(), [`${prefix}rl:req:a:10.1.1.1`, `${prefix}rl:req:a:10.1.1.2`, `${prefix}rl:req:a:2001:db8:0:1::`])
 })
 
@@ -165,6 +174,7 @@ t.test('a limiter key found without a TTL gets one at the next request', async t
   const { app } = await testApp(t, { databaseUrl: db.url, redisUrl, prefix })
   await redis.set(`${prefix}rl:req:a:127.0.0.1`, '7')
   t.equal((await validateAs(app, 'guess')).statusCode, 401)
+  await sleep(SYNC_EVERY_MS * 3)
   t.equal(await redis.get(`${prefix}rl:req:a:127.0.0.1`), '8')
   const pttl = await redis.pttl(`${prefix}rl:req:a:127.0.0.1`)
   t.ok(pttl > 0 && pttl <= 60_000, `PTTL ${pttl}`)
@@ -195,7 +205,10 @@ t.test('Redis killed or frozen: the limiter counts in memory and the service kee
     }
     t.same(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 429, 429], `${fault}: served, and limited from memory`)
     t.ok(slowest < 1000, `${fault}: slowest answer ${slowest.toFixed(1)} ms`)
-    t.equal(await fallbacks(app) - before, 10, `${fault}: rate_limit_store_fallback_total counts each request`)
+    // Counts are shared in the background, so the requests before the first
+    // failed sync still look shared; every one after it is counted.
+    const counted = await fallbacks(app) - before
+    t.ok(counted >= 5 && counted <= 10, `${fault}: rate_limit_store_fallback_total counted ${counted} of 10 requests`)
     const guesses = []
     for (let i = 0; i < 5; i++) guesses.push((await validateAs(app, `guess-${fault}-${i}`, undefined, guesser)).statusCode)
     t.same(guesses, [401, 401, 401, 429, 429], `${fault}: the failed budget holds in memory too`)
@@ -227,16 +240,17 @@ t.test('boots with Redis down and limits from memory until it is up', async t =>
   t.equal(await fallbacks(app), 3)
 })
 
-t.test('memory windows are bounded in size', async t => {
-  const memory = new MemoryWindows(100)
-  for (let i = 0; i < 1000; i++) memory.hit(`caller-${i}`, 60_000)
-  t.ok(memory.size <= 100, `${memory.size} windows held`)
-  t.same(memory.hit('caller-999', 60_000).current, 2, 'the newest survive')
-  const short = new MemoryWindows(10)
-  short.hit('a', 1)
+t.test('the counts held in memory are bounded in size', async t => {
+  const config = loadConfig({ DATABASE_URL: db.url })
+  const backend = createLimiterBackend(config, createMetrics(), pino({ level: 'silent' }))
+  for (let i = 0; i < 20_000; i++) backend.hit(`caller-${i}`, 60_000, false)
+  t.ok(backend.size <= 10_000, `${backend.size} callers held`)
+  t.same(backend.hit('caller-19999', 60_000, false).current, 2, 'the newest survive')
+  backend.hit('short', 1, false)
   await sleep(5)
-  t.same(short.peek('a'), { current: 0, ttl: 0 }, 'an ended window reads as empty')
-  t.equal(short.hit('a', 1000).current, 1, 'and starts over')
+  t.same(backend.peek('short', 1000, false).current, 0, 'an ended window reads as empty')
+  t.equal(backend.hit('short', 1000, false).current, 1, 'and starts over')
+  await backend.close()
 })
 
 t.test('the limits are configured like every other variable', async t => {

@@ -5,7 +5,8 @@ import { freshDatabase } from '../helpers/postgres.js'
 import { freshPrefix, keysUnder, ownRedis } from '../helpers/redis.js'
 import { testApp } from '../helpers/app.js'
 import { createSession, createUser } from '../helpers/fixtures.js'
-import { waitFor } from '../helpers/ports.js'
+import { sleep, waitFor } from '../helpers/ports.js'
+import { SYNC_EVERY_MS } from '../../src/rate-limit.js'
 
 // The service runs as a Redis user that may run only the commands it uses, on
 // only its own keys. With the default prefix the line reads (ACL_LINE below):
@@ -18,14 +19,14 @@ import { waitFor } from '../helpers/ports.js'
 // the ACL log). HELLO and AUTH need no grant.
 // Cache: HGETALL, ZRANGE, ZREM, DEL, EVALSHA then EVAL, and what the scripts
 // call: TIME, EXISTS, DEL, HSET, PEXPIREAT, SET, ZREMRANGEBYSCORE, ZADD, ZRANGE.
-// Health: PING, SET, GET, INFO, DBSIZE. Rate limiter's scripts: INCR, PTTL,
+// Health: PING, SET, GET, INFO, DBSIZE. Rate limiter's script: INCRBY, GET, PTTL,
 // PEXPIRE, GET. A REDIS_URL that selects a database other than 0 adds +select.
 export const ACL_COMMANDS = [
   'info', 'client|setinfo',
   'hgetall', 'zrange', 'zrem', 'del', 'evalsha', 'eval',
   'time', 'exists', 'hset', 'pexpireat', 'set', 'zremrangebyscore', 'zadd',
   'ping', 'get', 'dbsize',
-  'incr', 'pttl', 'pexpire'
+  'incrby', 'pttl', 'pexpire'
 ]
 
 export const ACL_LINE = `ACL SETUSER session-validator on >PASSWORD resetkeys ~session:* resetchannels -@all ${ACL_COMMANDS.map(c => `+${c}`).join(' ')}`
@@ -89,6 +90,7 @@ async function everyRedisPath (t: Test, url: string, prefix: string) {
   for (const s of sessions) after.push(await validate(s.token))
   const health = await app.inject({ method: 'GET', url: '/healthz/redis' })
   const circuit = app.cacheClient?.circuit
+  await sleep(SYNC_EVERY_MS * 3) // the limiter adds its counts to Redis in the background
   await app.close()
   return { first, second, unknown, revoked, after, health: { statusCode: health.statusCode, body: health.json() }, circuit, keys: await keysUnder(admin, prefix) }
 }
