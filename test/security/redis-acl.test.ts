@@ -20,7 +20,7 @@ import { SYNC_EVERY_MS } from '../../src/rate-limit.js'
 // Cache: HGETALL, ZRANGE, ZREM, DEL, EVALSHA then EVAL, and what the scripts
 // call: TIME, EXISTS, DEL, HSET, PEXPIREAT, SET, ZREMRANGEBYSCORE, ZADD, ZRANGE.
 // Health: PING, SET, GET, INFO, DBSIZE. Rate limiter's script: INCRBY, GET, PTTL,
-// PEXPIRE, GET. A REDIS_URL that selects a database other than 0 adds +select.
+// PEXPIRE. A REDIS_URL that selects a database other than 0 adds +select.
 export const ACL_COMMANDS = [
   'info', 'client|setinfo',
   'hgetall', 'zrange', 'zrem', 'del', 'evalsha', 'eval',
