@@ -159,6 +159,8 @@ export function createGuardedRedis (
 
   const commandHistogram = metrics.redisCommandDuration
   const errors = metrics.cacheErrors
+  // label children looked up once per command name, not once per call
+  const timers = new Map<string, { observe(v: number): void }>()
 
   return {
     client,
@@ -171,7 +173,9 @@ export function createGuardedRedis (
         errors.inc()
         throw err
       } finally {
-        commandHistogram.labels(command).observe((performance.now() - start) / 1000)
+        let timer = timers.get(command)
+        if (timer === undefined) timers.set(command, timer = commandHistogram.labels(command))
+        timer.observe((performance.now() - start) / 1000)
       }
     },
     onServerChange (listener) {

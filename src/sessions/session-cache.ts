@@ -5,7 +5,8 @@ import type { SessionRecord } from './session-record.js'
 // braces make a Cluster hash tag so that an entry and its tombstone share a slot):
 //   <prefix>{<sha256hex>}           hash: the session and its user, with a TTL
 //   <prefix>{<sha256hex>}:revoked   tombstone: a fill must not write this entry
-//   <prefix>user:{<userId>}         sorted set: the user's cached digests, scored by expiry
+//   <prefix>user:{<userId>}         sorted set: the user's cached digests (32 raw
+//                                   bytes each, half the hex), scored by expiry
 
 // Short field names keep the hash small (listpack encoding); absent = null.
 const F = {
@@ -63,7 +64,7 @@ return 1`
 interface ScriptedRedis {
   svFill(entry: string, tombstone: string, deadline: number, expireAt: number, ttlCapMs: number, ...fields: string[]): Promise<number>
   svInvalidate(entry: string, tombstone: string, ttlMs: number): Promise<number>
-  svIndexAdd(index: string, digest: string, score: number): Promise<number>
+  svIndexAdd(index: string, digest: Buffer, score: number): Promise<number>
 }
 
 export interface CachedEntry {
@@ -186,7 +187,7 @@ export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeco
       // Index first, on the same connection and in the same tick (auto-
       // pipelined: one round trip), so no entry exists that the index misses.
       const indexed = redis.run('index_add', () =>
-        scripted.svIndexAdd(indexKey(record.userId), digest, Math.min(record.expiresAt, deadline + ttlCapMs)))
+        scripted.svIndexAdd(indexKey(record.userId), Buffer.from(digest, 'hex'), Math.min(record.expiresAt, deadline + ttlCapMs)))
       const written = redis.run('fill', () =>
         scripted.svFill(entryKey(digest), tombstoneKey(digest), deadline, record.expiresAt, ttlCapMs, ...encode(record, epoch)))
       const [index, fill] = await Promise.allSettled([indexed, written])
@@ -207,12 +208,13 @@ export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeco
     },
 
     async userDigests (userId) {
-      return await redis.run('zrange', () => client.zrange(indexKey(userId), '0', '-1'))
+      const members = await redis.run('zrange', () => client.zrangeBuffer(indexKey(userId), '0', '-1'))
+      return members.map(m => m.toString('hex'))
     },
 
     async forgetUserDigests (userId, digests) {
       // ZREM, not DEL: a fill for a new session may have joined the index meanwhile
-      if (digests.length > 0) await redis.run('zrem', () => client.zrem(indexKey(userId), ...digests))
+      if (digests.length > 0) await redis.run('zrem', () => client.zrem(indexKey(userId), ...digests.map(d => Buffer.from(d, 'hex'))))
     }
   }
 }
