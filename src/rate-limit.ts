@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import rateLimit, { normalizeIP, type FastifyRateLimitStore } from '@fastify/rate-limit'
-import { circuitBreaker, ConsecutiveBreaker, handleAll, timeout, TimeoutStrategy, wrap } from 'cockatiel'
+import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleAll, timeout, TimeoutStrategy, wrap } from 'cockatiel'
 import type { Config } from './config.js'
 import { RateLimitedError } from './errors.js'
 import type { Metrics } from './metrics.js'
@@ -146,13 +146,14 @@ export function createLimiterBackend (config: BackendConfig, metrics: Metrics, l
 
   // A frozen Redis costs at most a few timeouts; then memory answers at once
   // until the breaker lets one call try again.
-  const policy = wrap(
-    circuitBreaker(handleAll, { halfOpenAfter: config.breakerHalfOpenAfterMs, breaker: new ConsecutiveBreaker(BREAKER_FAILURES) }),
-    timeout(config.redisTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false })
-  )
+  const breaker = circuitBreaker(handleAll, { halfOpenAfter: config.breakerHalfOpenAfterMs, breaker: new ConsecutiveBreaker(BREAKER_FAILURES) })
+  breaker.onStateChange(state => { breakerClosed = state === CircuitState.Closed })
+  const policy = wrap(breaker, timeout(config.redisTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }))
   const durations = metrics.redisCommandDuration.labels('rate_limit_sync')
-  // Whether the counts can be trusted to be shared: the last sync worked.
-  let shared = false
+  // Whether the counts are being shared: connected, and the breaker closed
+  // (three failed syncs in a row open it).
+  let breakerClosed = true
+  const shared = () => breakerClosed && client.status === 'ready'
   let timer: NodeJS.Timeout | undefined
   let syncing = false
 
@@ -195,18 +196,13 @@ export function createLimiterBackend (config: BackendConfig, metrics: Metrics, l
         if (now - c.touchedAt > c.windowMs) counters.delete(key)
         continue
       }
-      // in use lately: keep reading the others' counts
+      // New hits to add; and while a caller is active (seen within the last
+      // second), its counts are refreshed so the others' hits show here too.
       const active = now - c.touchedAt < 1000
       if (c.pending > 0 || (active && now - c.syncedAt >= SYNC_EVERY_MS)) work.push(syncOne(key, c))
       if (active) again = true
     }
-    if (work.length > 0 && client.status === 'ready') {
-      const results = await Promise.allSettled(work)
-      shared = results.every(r => r.status === 'fulfilled')
-    } else if (work.length > 0) {
-      shared = false
-      await Promise.allSettled(work)
-    }
+    await Promise.allSettled(work)
     syncing = false
     if (again) schedule()
   }
@@ -215,13 +211,13 @@ export function createLimiterBackend (config: BackendConfig, metrics: Metrics, l
     hit (key, windowMs, countFallback) {
       const c = counter(prefix + key, windowMs)
       c.pending++
-      if (countFallback && !shared) fallbacks.inc()
+      if (countFallback && !shared()) fallbacks.inc()
       schedule()
       return answer(c)
     },
     peek (key, windowMs, countFallback) {
       const c = counter(prefix + key, windowMs)
-      if (countFallback && !shared) fallbacks.inc()
+      if (countFallback && !shared()) fallbacks.inc()
       schedule()
       return answer(c)
     },
@@ -237,7 +233,6 @@ export function createLimiterBackend (config: BackendConfig, metrics: Metrics, l
         clearTimeout(timer)
         client.off('ready', ready!)
       }
-      shared = client.status === 'ready'
     },
     get size () { return counters.size },
     async close () {
