@@ -11,6 +11,58 @@ const readiness = {
   required: ['status', 'postgres']
 } as const
 
+const num = { type: ['number', 'null'] } as const
+const redisHealth = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['healthy', 'degraded', 'unhealthy'] },
+    timestamp: { type: 'string', format: 'date-time' },
+    redis: {
+      type: 'object',
+      properties: { connected: { type: 'boolean' }, version: { type: ['string', 'null'] }, uptime: num, usedMemory: num, totalKeys: num },
+      required: ['connected', 'version', 'uptime', 'usedMemory', 'totalKeys']
+    },
+    sessionCache: {
+      type: 'object',
+      properties: {
+        enabled: { type: 'boolean' },
+        healthy: { type: 'boolean' },
+        metrics: {
+          type: 'object',
+          properties: {
+            hits: { type: 'number' },
+            misses: { type: 'number' },
+            errors: { type: 'number' },
+            invalidations: { type: 'number' },
+            total: { type: 'number' },
+            hitRate: { type: 'number' },
+            ttl: { type: 'number' }
+          },
+          required: ['hits', 'misses', 'errors', 'invalidations', 'total', 'hitRate', 'ttl']
+        },
+        pool: {
+          type: 'object',
+          properties: { size: { type: 'number' }, available: { type: 'number' }, pending: { type: 'number' } },
+          required: ['size', 'available', 'pending']
+        }
+      },
+      required: ['enabled', 'healthy', 'metrics', 'pool']
+    },
+    circuit: {
+      type: 'object',
+      properties: { state: { type: 'string', enum: ['closed', 'open', 'half-open'] } },
+      required: ['state']
+    },
+    performance: {
+      type: 'object',
+      properties: { ping: num, set: num, get: num },
+      required: ['ping', 'set', 'get']
+    },
+    errors: { type: 'array', items: { type: 'string' } }
+  },
+  required: ['status', 'timestamp', 'redis', 'sessionCache', 'circuit', 'performance', 'errors']
+} as const
+
 export function healthRoutes (store: SessionStore, redisHealth: RedisHealth) {
   return async function (app: FastifyInstance) {
     // Liveness: the process serves. Nothing else is asked.
@@ -40,7 +92,7 @@ export function healthRoutes (store: SessionStore, redisHealth: RedisHealth) {
 
     app.get('/healthz/redis', {
       logLevel: 'warn',
-      schema: { summary: 'The cache\'s health (never shows a URL or credentials)' }
+      schema: { summary: 'The cache\'s health (never shows a URL or credentials)', response: { 200: redisHealth, 503: redisHealth } }
     }, async (_request, reply) => {
       const report = await redisHealth.report()
       if (report.status === 'unhealthy') reply.code(503)
