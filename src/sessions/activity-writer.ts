@@ -12,61 +12,76 @@ export interface ActivityWriter {
 // During a long Postgres outage, activity beyond this many sessions is dropped
 // rather than held: it is a convenience column, not a guarantee.
 const MAX_PENDING = 100_000
+// Sessions per UPDATE: a flush never holds the event loop (or a Postgres
+// backend) for long, however busy the window was.
+const BATCH = 2000
+const FLUSH_EVERY_MS = 1000
 
 // last_activity_at is written behind, in batches: at most one write per session
-// per resolution, one UPDATE per flush, never one per request.
+// per resolution, one UPDATE per flush, never one per request. The time
+// written is the flush's (Postgres' now()), at most FLUSH_EVERY_MS late.
+//
+// "Written lately" is two generations of sets, swapped every resolution: a
+// session in either is not queued again. That holds back a session for
+// between one and two resolutions, with no per-session timestamps to keep or
+// sweep.
 export function createActivityWriter (store: SessionStore, resolutionSeconds: number, metrics: Metrics, log: FastifyBaseLogger): ActivityWriter {
-  const resolutionMs = resolutionSeconds * 1000
-  const lastQueued = new Map<string, number>()
-  let pending = new Map<string, number>()
+  let current = new Set<string>()
+  let previous = new Set<string>()
+  let pending = new Set<string>()
   let flushing: Promise<void> | undefined
-  const timer = setInterval(() => { flush().catch(() => {}) }, Math.min(resolutionMs, 5000))
+  const rotation = setInterval(() => {
+    previous = current
+    current = new Set()
+  }, resolutionSeconds * 1000)
+  rotation.unref()
+  const timer = setInterval(() => { flush().catch(() => {}) }, Math.min(resolutionSeconds * 1000, FLUSH_EVERY_MS))
   timer.unref()
 
-  async function writeBatch (batch: Map<string, number>): Promise<void> {
-    const ids: string[] = []
-    const at: string[] = []
-    for (const [id, ms] of batch) {
-      ids.push(id)
-      at.push(new Date(ms).toISOString())
-    }
+  async function writeBatch (ids: string[]): Promise<void> {
     try {
-      await store.writeActivity(ids, at)
+      await store.writeActivity(ids)
       metrics.activityWrites.inc(ids.length)
     } catch (err) {
       log.warn({ code: errorCode(err), sessions: ids.length }, 'activity flush failed; kept for the next one')
-      for (const [id, ms] of batch) {
+      for (const id of ids) {
         if (pending.size >= MAX_PENDING) break
-        if (!pending.has(id)) pending.set(id, ms)
+        pending.add(id)
       }
     }
-    const cutoff = Date.now() - resolutionMs
-    for (const [id, ms] of lastQueued) if (ms <= cutoff) lastQueued.delete(id)
   }
 
   async function flush (): Promise<void> {
     if (flushing !== undefined) return await flushing
     if (pending.size === 0) return
-    const batch = pending
-    pending = new Map()
-    flushing = writeBatch(batch).finally(() => { flushing = undefined })
+    let ids: string[]
+    if (pending.size <= BATCH) {
+      ids = [...pending]
+      pending = new Set()
+    } else {
+      ids = []
+      for (const id of pending) {
+        ids.push(id)
+        pending.delete(id)
+        if (ids.length === BATCH) break
+      }
+    }
+    flushing = writeBatch(ids).finally(() => { flushing = undefined })
     return await flushing
   }
 
   return {
     touch (sessionId) {
-      const now = Date.now()
-      const last = lastQueued.get(sessionId)
-      if (last !== undefined && now - last < resolutionMs) return
-      if (pending.size >= MAX_PENDING) return
-      lastQueued.set(sessionId, now)
-      pending.set(sessionId, now)
+      if (current.has(sessionId) || previous.has(sessionId) || pending.size >= MAX_PENDING) return
+      current.add(sessionId)
+      pending.add(sessionId)
     },
     flush,
     async close () {
       clearInterval(timer)
-      await flush()
-      if (pending.size > 0) await flush()
+      clearInterval(rotation)
+      // everything pending, a batch (one statement) at a time
+      while (pending.size > 0 || flushing !== undefined) await flush()
     }
   }
 }

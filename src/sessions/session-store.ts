@@ -21,7 +21,7 @@ export interface SessionStore {
   revoke<T>(target: { digest: string } | { sessionId: string } | { userId: string }, fn: (revoked: Revoked[], bumpEpoch: () => Promise<void>) => Promise<T>): Promise<T>
   readEpoch(): Promise<string>
   bumpEpoch(): Promise<string>
-  writeActivity(ids: string[], at: string[]): Promise<number>
+  writeActivity(ids: string[]): Promise<number>
   ping(): Promise<void>
   /** On a replica: milliseconds its replay is behind (0 when caught up). */
   replicationLagMs(): Promise<number>
@@ -134,13 +134,15 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
       return rows[0]?.[0] ?? '1'
     },
 
-    async writeActivity (ids, at) {
-      // One statement per flush; never moves last_activity_at backwards.
+    async writeActivity (ids) {
+      // One statement per flush, the flush's time for all. Sorted ids take row
+      // locks in one order, so two instances flushing together cannot deadlock.
+      ids.sort()
       const result = await query('write_activity', () => sql`
-        UPDATE platform.user_sessions AS s
-           SET last_activity_at = v.at
-          FROM unnest(${ids}::uuid[], ${at}::timestamptz[]) AS v(id, at)
-         WHERE s.id = v.id AND (s.last_activity_at IS NULL OR s.last_activity_at < v.at)`)
+        UPDATE platform.user_sessions
+           SET last_activity_at = now()
+         WHERE id = ANY(${ids}::uuid[])
+           AND (last_activity_at IS NULL OR last_activity_at < now())`)
       return result.count
     },
 
