@@ -12,7 +12,7 @@ const readiness = {
 } as const
 
 const num = { type: ['number', 'null'] } as const
-const redisHealth = {
+const redisHealthSchema = {
   type: 'object',
   properties: {
     status: { type: 'string', enum: ['healthy', 'degraded', 'unhealthy'] },
@@ -92,7 +92,7 @@ export function healthRoutes (store: SessionStore, redisHealth: RedisHealth) {
 
     app.get('/healthz/redis', {
       logLevel: 'warn',
-      schema: { summary: 'The cache\'s health (never shows a URL or credentials)', response: { 200: redisHealth, 503: redisHealth } }
+      schema: { summary: 'The cache\'s health (never shows a URL or credentials)', response: { 200: redisHealthSchema, 503: redisHealthSchema } }
     }, async (_request, reply) => {
       const report = await redisHealth.report()
       if (report.status === 'unhealthy') reply.code(503)

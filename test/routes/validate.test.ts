@@ -152,3 +152,21 @@ t.test('long and non-ASCII values round-trip through the cache, and the entry st
   t.equal(hit.json().user.lastName, '', 'an empty string stays an empty string, not null')
   t.equal(await redis.object('ENCODING', `${prefix}{${s.digest}}`), 'listpack')
 })
+
+t.test('misses arriving together share one Postgres query, each with its own answer', async t => {
+  const live = await Promise.all(Array.from({ length: 12 }, () => createSession(db.sql, userId)))
+  const expired = await createSession(db.sql, userId, { expiresInMs: -1000 })
+  const before = await queryCount()
+  const answers = await Promise.all([
+    ...live.map(s => validate(app, s.token)),
+    validate(app, expired.token),
+    validate(app, 'never-issued-together')
+  ])
+  t.equal(await queryCount() - before, 1, '14 different misses, one query')
+  live.forEach((s, i) => {
+    t.equal(answers[i]!.statusCode, 200)
+    t.equal(answers[i]!.json().session.id, s.id, 'each answer is its own session')
+  })
+  t.same(answers[12]!.json(), { valid: false, reason: 'expired' })
+  t.same(answers[13]!.json(), { valid: false, reason: 'not_found' })
+})
