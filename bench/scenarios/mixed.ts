@@ -1,0 +1,79 @@
+import type { BenchRedis } from '../redis-server.ts'
+import { cacheCounters, type CacheCounters } from '../scrape.ts'
+import type { Server } from '../servers.ts'
+import { assertHealthy, runWrk } from '../wrk.ts'
+import { floorBetween } from '../zipf-floor.ts'
+
+export interface MixedWindow {
+  rps: number
+  p99: number
+  validations: number
+  hitRatio: number
+  queriesPerValidation: number
+  /** compulsory misses per validation: what a perfect cache would query */
+  floor: number
+}
+
+export interface MixedResult {
+  windows: MixedWindow[]
+  /** the last two windows together */
+  steady: MixedWindow
+}
+
+export interface MixedShape {
+  sessions: number
+  exponent: number
+  windows: number
+  windowSeconds: number
+  connections: number
+  threads: number
+  redisDb: number
+}
+
+function windowOf (a: CacheCounters, b: CacheCounters, rps: number, p99: number, floor: number): MixedWindow {
+  const validations = b.validations - a.validations
+  const hits = b.hits - a.hits
+  const lookups = hits + (b.misses - a.misses)
+  return {
+    rps,
+    p99,
+    validations,
+    hitRatio: lookups === 0 ? Number.NaN : hits / lookups,
+    queriesPerValidation: validations === 0 ? Number.NaN : (b.findSession - a.findSession) / validations,
+    floor
+  }
+}
+
+// From an empty cache to steady state: Zipf-chosen tokens over every session,
+// in windows, each read from the service's own counters.
+export async function mixed (server: Server, redis: BenchRedis, shape: MixedShape): Promise<MixedResult> {
+  await redis.client.select(shape.redisDb)
+  await redis.client.flushdb()
+  await redis.client.select(0)
+  const start = await cacheCounters(server.base)
+  const marks = [start]
+  const runs = []
+  for (let i = 0; i < shape.windows; i++) {
+    const result = await runWrk({
+      url: server.url,
+      tokens: { mode: 'zipf', n: shape.sessions, exponent: shape.exponent },
+      seconds: shape.windowSeconds,
+      connections: shape.connections,
+      threads: shape.threads
+    })
+    assertHealthy('mixed', result)
+    runs.push(result)
+    marks.push(await cacheCounters(server.base))
+  }
+  const seen = (c: CacheCounters) => c.validations - start.validations
+  const windows = runs.map((r, i) => windowOf(marks[i]!, marks[i + 1]!, r.rps, r.p99,
+    floorBetween(shape.sessions, shape.exponent, seen(marks[i]!), seen(marks[i + 1]!))))
+  const from = Math.max(0, shape.windows - 2)
+  const tail = runs.slice(from)
+  const seconds = tail.reduce((s, r) => s + r.seconds, 0)
+  const steady = windowOf(marks[from]!, marks[shape.windows]!,
+    tail.reduce((s, r) => s + r.requests, 0) / seconds,
+    Math.max(...tail.map(r => r.p99)),
+    floorBetween(shape.sessions, shape.exponent, seen(marks[from]!), seen(marks[shape.windows]!)))
+  return { windows, steady }
+}

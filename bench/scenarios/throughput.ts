@@ -1,0 +1,37 @@
+import { assertHealthy, runWrk, type TokenChoice, type WrkResult } from '../wrk.ts'
+import type { Server } from '../servers.ts'
+import { scrape, workBetween, type ServiceWork } from '../service-work.ts'
+import { startCpuMeter } from '../proc-cpu.ts'
+
+export interface LoadShape {
+  seconds: number
+  warmupSeconds: number
+  connections: number
+  threads: number
+}
+
+// Closed loop, as fast as the server answers: a short unmeasured run first so
+// that JIT and pools are warm, then the measured one.
+export type Throughput = WrkResult & {
+  /** CPU microseconds per request: the server's, redis-server's, Postgres' */
+  cpuUs: Record<string, number>
+  work?: ServiceWork
+}
+
+export interface Helpers {
+  redisPid: number | undefined
+  /** Postgres' processes for the bench database, listed after the warm-up opened the pools */
+  postgresPids(): Promise<number[]>
+}
+
+export async function throughput (name: string, server: Server, tokens: TokenChoice, shape: LoadShape, helpers: Helpers): Promise<Throughput> {
+  const run = { url: server.url, tokens, connections: shape.connections, threads: shape.threads }
+  await runWrk({ ...run, seconds: shape.warmupSeconds })
+  const before = server.service ? await scrape(server.base) : undefined
+  const cpu = startCpuMeter({ server: [server.child.proc.pid], redis: [helpers.redisPid], postgres: await helpers.postgresPids() })
+  const result = await runWrk({ ...run, seconds: shape.seconds })
+  const cpuUs = cpu.perRequest(result.requests)
+  assertHealthy(name, result)
+  if (before === undefined) return { ...result, cpuUs }
+  return { ...result, cpuUs, work: workBetween(before, await scrape(server.base)) }
+}
