@@ -67,6 +67,8 @@ interface ScriptedRedis {
   svIndexAdd(index: string, digest: Buffer, score: number): Promise<number>
 }
 
+interface Read { key: string, resolve(entry: CachedEntry | undefined): void, reject(err: unknown): void }
+
 export interface CachedEntry {
   epoch: string
   record: SessionRecord
@@ -172,14 +174,42 @@ export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeco
   const tombstoneKey = (digest: string) => `${prefix}{${digest}}:revoked`
   const indexKey = (userId: string) => `${prefix}user:{${userId}}`
 
+  // Reads of one event-loop turn run under one timeout and one breaker call
+  // (auto-pipelining already sends them in one write): the policy's timer and
+  // bookkeeping are paid per turn, not per validation. Each read keeps its own
+  // answer; the batch counts as failed only when no read succeeded.
+  let pending: Read[] | undefined
+  function readBatch (batch: Read[]): void {
+    redis.run('hgetall', async () => {
+      const results = await Promise.allSettled(batch.map(r => client.hgetall(r.key)))
+      if (results.every(r => r.status === 'rejected')) throw (results[0] as PromiseRejectedResult).reason
+      return results
+    }).then(results => {
+      results.forEach((result, i) => {
+        if (result.status === 'fulfilled') batch[i]!.resolve(decode(result.value))
+        else batch[i]!.reject(result.reason)
+      })
+    }, (err: unknown) => {
+      for (const r of batch) r.reject(err)
+    })
+  }
+
   async function invalidateOne (digest: string): Promise<number> {
     return await redis.run('invalidate', () => scripted.svInvalidate(entryKey(digest), tombstoneKey(digest), TOMBSTONE_TTL_MS))
   }
 
   return {
-    async get (digest) {
-      const key = entryKey(digest)
-      return decode(await redis.run('hgetall', () => client.hgetall(key)))
+    get (digest) {
+      return new Promise<CachedEntry | undefined>((resolve, reject) => {
+        if (pending === undefined) {
+          const batch = pending = []
+          setImmediate(() => {
+            if (pending === batch) pending = undefined
+            readBatch(batch)
+          })
+        }
+        pending.push({ key: entryKey(digest), resolve, reject })
+      })
     },
 
     async fill (digest, record, epoch, readStartedAt) {
