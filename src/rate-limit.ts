@@ -5,7 +5,7 @@ import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleAll, timeout, T
 import type { Config } from './config.js'
 import { RateLimitedError } from './errors.js'
 import type { Metrics } from './metrics.js'
-import { createRedisClient, redisConfigured, type RedisClient, type RedisTarget } from './redis/guarded-redis.js'
+import { createRedisClient, logConnectionState, redisConfigured, type RedisClient, type RedisTarget } from './redis/guarded-redis.js'
 
 // Two budgets per caller and per fixed window, counted in Redis so that every
 // instance shares them:
@@ -131,17 +131,7 @@ export function createLimiterBackend (config: BackendConfig, metrics: Metrics, l
   client.defineCommand('svRateSync', { numberOfKeys: 1, lua: SYNC })
   const scripted = client as unknown as ScriptedRedis
 
-  // ioredis' messages carry host:port; only the code is logged, once per change.
-  let lastCode: string | undefined
-  client.on('error', (err: NodeJS.ErrnoException) => {
-    const code = err.code ?? err.name
-    if (code !== lastCode) log.warn({ code }, 'rate limiter: redis connection error, counting in memory')
-    lastCode = code
-  })
-  client.on('ready', () => {
-    if (lastCode !== undefined) log.info('rate limiter: redis connection ready')
-    lastCode = undefined
-  })
+  logConnectionState(client, log, 'rate limiter: redis connection (counting in memory meanwhile)')
   client.connect().catch(() => {})
 
   // A frozen Redis costs at most a few timeouts; then memory answers at once

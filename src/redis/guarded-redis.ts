@@ -74,6 +74,21 @@ export function createRedisClient (config: RedisTarget, connectTimeoutMs: number
   return new Redis(config.redisUrl!, base)
 }
 
+// ioredis' messages carry host:port; only the code is logged, and only when
+// the connection's state changes, not once per retry.
+export function logConnectionState (client: RedisClient, log: FastifyBaseLogger, what: string): void {
+  let lastCode: string | undefined
+  client.on('error', (err: NodeJS.ErrnoException) => {
+    const code = err.code ?? err.name
+    if (code !== lastCode) log.warn({ code }, `${what} error`)
+    lastCode = code
+  })
+  client.on('ready', () => {
+    if (lastCode !== undefined) log.info(`${what} ready`)
+    lastCode = undefined
+  })
+}
+
 export interface GuardedRedis {
   readonly client: RedisClient
   readonly circuit: CircuitName
@@ -124,18 +139,7 @@ export function createGuardedRedis (
     log.warn({ circuit: name }, 'redis circuit %s', name)
   })
 
-  // ioredis' messages carry host:port; only the code is logged, and only when
-  // the connection's state changes, not once per retry.
-  let lastCode: string | undefined
-  client.on('error', (err: NodeJS.ErrnoException) => {
-    const code = err.code ?? err.name
-    if (code !== lastCode) log.warn({ code }, 'redis connection error')
-    lastCode = code
-  })
-  client.on('ready', () => {
-    if (lastCode !== undefined) log.info('redis connection ready')
-    lastCode = undefined
-  })
+  logConnectionState(client, log, 'redis connection')
 
   // Which servers we talk to, by run_id: on a Cluster, every master's.
   const serverChangeListeners: Array<() => void> = []

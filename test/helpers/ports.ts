@@ -1,15 +1,4 @@
-import { createServer } from 'node:net'
-
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-}
+export { freePort } from '../../src/demo/embedded-postgres.js'
 
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
