@@ -41,7 +41,7 @@ t.test('a bad value names the variable and never echoes a URL', async t => {
     [{ PORT: '70000' }, 'PORT'],
     [{ DATABASE_POOL_MAX: '0' }, 'DATABASE_POOL_MAX'],
     [{ DATABASE_URL: 'mysql://root:hunter2hunter2@db/app' }, 'DATABASE_URL'],
-    [{ DATABASE_URL: 'postgres://user:hunter2hunter2@' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'postgres://user:hunter2hunter2@' }, 'DATABASE_URL'], // an example credential, never real
     [{ REDIS_URL: 'not a url with hunter2hunter2' }, 'REDIS_URL'],
     [{ REDIS_URL: 'http://default:hunter2hunter2@cache:6379' }, 'REDIS_URL'],
     [{ SESSION_CACHE_TTL_SECONDS: '-5' }, 'SESSION_CACHE_TTL_SECONDS'],

@@ -4,6 +4,7 @@ import type { TestDatabase } from './postgres.js'
 import { testApp, validate } from './app.js'
 import { createSession, createUser, type TestSession } from './fixtures.js'
 import { sleep, waitFor } from './ports.js'
+import { heldFill } from './held-fill.js'
 
 type Tap = Test
 
@@ -36,24 +37,16 @@ export async function contractChecks (t: Tap, db: TestDatabase, env: Record<stri
   })
 
   await t.test('no resurrection with a held fill', async t => {
-    let release: (() => void) | undefined
-    let reached: (() => void) | undefined
-    const racing = await testApp(t, {
-      databaseUrl: db.url,
-      env,
-      beforeFill: async () => {
-        reached?.()
-        await new Promise<void>(resolve => { release = resolve })
-      }
-    })
+    const hold = heldFill()
+    const racing = await testApp(t, { databaseUrl: db.url, env, beforeFill: hold.beforeFill })
     let stale = 0
     for (let i = 0; i < 10; i++) {
       const s = await createSession(db.sql, userId)
-      const atFill = new Promise<void>(resolve => { reached = resolve })
+      const atFill = hold.next()
       const miss = validate(racing.app, s.token)
       await atFill
       await a.app.inject({ method: 'POST', url: '/sessions/revoke', payload: { token: s.token } })
-      release!()
+      hold.release()
       await miss
       for (const app of [a.app, b.app, racing.app]) if ((await validate(app, s.token)).statusCode !== 401) stale++
     }

@@ -25,15 +25,19 @@ async function ping (port: number): Promise<boolean> {
   }
 }
 
-async function startNode (t: Teardown, dir: string, args: string[], port?: number): Promise<Node> {
-  const p = port ?? await freePort()
-  const child = spawn('redis-server', [...args, '--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
-  const kill = async () => {
+function killer (child: ChildProcess): () => Promise<void> {
+  return async () => {
     if (child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise(resolve => child.once('exit', resolve))
     child.kill('SIGKILL')
     await exited
   }
+}
+
+async function startNode (t: Teardown, dir: string, args: string[], port?: number): Promise<Node> {
+  const p = port ?? await freePort()
+  const child = spawn('redis-server', [...args, '--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
+  const kill = killer(child)
   t.teardown(kill)
   await waitFor(`redis-server on ${p}`, () => ping(p), 10_000, 50)
   return { port: p, child, kill }
@@ -94,12 +98,7 @@ export async function startSentinels (t: Teardown, name = 'svmaster'): Promise<{
       ''
     ].join('\n'))
     const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' })
-    const kill = async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const exited = new Promise(resolve => child.once('exit', resolve))
-      child.kill('SIGKILL')
-      await exited
-    }
+    const kill = killer(child)
     t.teardown(kill)
     await waitFor(`sentinel on ${port}`, () => ping(port), 10_000, 50)
     sentinels.push({ port, child, kill })

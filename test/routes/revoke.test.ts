@@ -4,6 +4,7 @@ import { freshDatabase } from '../helpers/postgres.js'
 import { freshPrefix, inspector, sharedRedisUrl } from '../helpers/redis.js'
 import { testApp, validate } from '../helpers/app.js'
 import { createSession, createUser } from '../helpers/fixtures.js'
+import { heldFill } from '../helpers/held-fill.js'
 
 const db = await freshDatabase(t)
 const redisUrl = await sharedRedisUrl()
@@ -74,26 +75,17 @@ t.test('no resurrection: a fill held between its read and its write never brings
   const userId = await createUser(db.sql)
   let stale = 0
   const rounds = 40
-  let release: (() => void) | undefined
-  let reached: (() => void) | undefined
-  const racing = await testApp(t, {
-    databaseUrl: db.url,
-    redisUrl,
-    prefix,
-    beforeFill: async () => {
-      reached?.()
-      await new Promise<void>(resolve => { release = resolve })
-    }
-  })
+  const hold = heldFill()
+  const racing = await testApp(t, { databaseUrl: db.url, redisUrl, prefix, beforeFill: hold.beforeFill })
   for (let i = 0; i < rounds; i++) {
     const s = await createSession(db.sql, userId)
-    const atFill = new Promise<void>(resolve => { reached = resolve })
+    const atFill = hold.next()
     const miss = validate(racing.app, s.token)
     await atFill
     // through the other instance, while the fill is held
     const revoked = await revoke(i % 2 === 0 ? { token: s.token } : { sessionId: s.id })
     t.same(revoked.json(), { revoked: 1 })
-    release!()
+    hold.release()
     const first = await miss
     t.equal(first.statusCode, 200, 'the held miss answers what it read before the revoke')
     for (const instance of [app, racing.app]) {
@@ -107,23 +99,14 @@ t.test('no resurrection: a fill held between its read and its write never brings
 
 t.test('revoke-all while a fill of that user is held', async t => {
   const userId = await createUser(db.sql)
-  let release: (() => void) | undefined
-  let reached: (() => void) | undefined
-  const racing = await testApp(t, {
-    databaseUrl: db.url,
-    redisUrl,
-    prefix,
-    beforeFill: async () => {
-      reached?.()
-      await new Promise<void>(resolve => { release = resolve })
-    }
-  })
+  const hold = heldFill()
+  const racing = await testApp(t, { databaseUrl: db.url, redisUrl, prefix, beforeFill: hold.beforeFill })
   const s = await createSession(db.sql, userId)
-  const atFill = new Promise<void>(resolve => { reached = resolve })
+  const atFill = hold.next()
   const miss = validate(racing.app, s.token)
   await atFill
   t.same((await revokeAll(userId)).json(), { revoked: 1 })
-  release!()
+  hold.release()
   await miss
   t.equal((await validate(app, s.token)).statusCode, 401)
   t.equal((await validate(racing.app, s.token)).statusCode, 401)
