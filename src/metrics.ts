@@ -74,6 +74,12 @@ export function createMetrics () {
       labelNames: ['dependency'] as const,
       registers
     }),
+    redisConnected: new client.Gauge({
+      name: 'session_cache_redis_connected',
+      help: 'Whether the cache\'s Redis connection is up (1) or not (0); absent when the cache is off',
+      labelNames: ['dependency'] as const,
+      registers
+    }),
     breakerOpens: new client.Counter({
       name: 'circuit_breaker_open_total',
       help: 'Times the circuit breaker opened',

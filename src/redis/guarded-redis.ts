@@ -140,6 +140,11 @@ export function createGuardedRedis (
   })
 
   logConnectionState(client, log, 'redis connection')
+  // A signal that needs no traffic: the alert on Redis being away reads it.
+  const connected = metrics.redisConnected.labels('redis')
+  connected.set(0)
+  client.on('ready', () => connected.set(1))
+  client.on('close', () => connected.set(0))
 
   // Which servers we talk to, by run_id: on a Cluster, every master's.
   const serverChangeListeners: Array<() => void> = []

@@ -73,7 +73,7 @@ t.test('every dashboard query names only metrics the service exports', async t =
 })
 
 t.test('every alert names only metrics the service exports', async t => {
-  t.equal(alerts.length, 6)
+  t.equal(alerts.length, 7)
   for (const { where, expr } of alerts) {
     const names = metricNames(expr)
     t.ok(names.length > 0, `${where} selects a metric`)

@@ -28,11 +28,15 @@ t.test('boots and serves with Redis down, and uses the cache once Redis is up', 
   t.equal(res.headers['x-session-cache'], 'bypass')
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'ready without Redis')
   t.equal((await app.inject({ method: 'GET', url: '/healthz/redis' })).statusCode, 503)
+  const connected = async () => (await app.inject({ method: 'GET', url: '/metrics' })).payload
+    .split('\n').find(l => l.startsWith('session_cache_redis_connected{dependency="redis"}'))?.split(' ')[1]
+  t.equal(await connected(), '0', 'the connected gauge says so, with no traffic needed')
 
   await redis.start()
   await waitFor('a cache hit after Redis came up', async () =>
     (await validate(app, s.token)).headers['x-session-cache'] === 'hit', 10_000, 100)
   t.pass('reconnected without a restart')
+  t.equal(await connected(), '1')
 })
 
 t.test('Redis killed and frozen mid-run: answers stay right and fast', async t => {
