@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { parse } from 'yaml'
-import { freshDatabase } from '../helpers/postgres.js'
-import { freshPrefix, inspector, sharedRedisUrl } from '../helpers/redis.js'
-import { testApp } from '../helpers/app.js'
-import { exportedNames, metricNames, scrape } from '../helpers/promql.js'
-import { driveTraffic } from '../helpers/traffic.js'
+import { exportedNames, metricNames } from '../helpers/promql.js'
+import { scrapeAfterTraffic } from '../helpers/traffic.js'
 
 interface Target { expr?: string }
 interface Panel { id: number, type: string, title: string, targets?: Target[], panels?: Panel[] }
@@ -36,13 +33,7 @@ for (const variable of dashboard.templating.list) {
 }
 const alerts = rules.groups.flatMap(g => g.rules).map(r => ({ where: `alert ${r.alert}`, expr: r.expr }))
 
-const db = await freshDatabase(t)
-const redisUrl = await sharedRedisUrl()
-const prefix = freshPrefix()
-inspector(t, redisUrl, prefix)
-const { app } = await testApp(t, { databaseUrl: db.url, redisUrl, prefix })
-await driveTraffic(app, db)
-const exported = exportedNames(await scrape(app))
+const exported = exportedNames(await scrapeAfterTraffic(t))
 
 t.test('the dashboard is well-formed', async t => {
   t.ok(dashboard.uid, 'it has a uid, so re-imports replace it')

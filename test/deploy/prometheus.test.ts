@@ -1,11 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { freshDatabase } from '../helpers/postgres.js'
-import { freshPrefix, inspector, sharedRedisUrl } from '../helpers/redis.js'
-import { testApp } from '../helpers/app.js'
-import { scrape } from '../helpers/promql.js'
-import { driveTraffic } from '../helpers/traffic.js'
+import { scrapeAfterTraffic } from '../helpers/traffic.js'
 
 const rulesDir = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url))
 
@@ -32,13 +28,7 @@ if (probe.error !== undefined) {
   })
 
   t.test('the /metrics exposition after real traffic passes promtool check metrics', async t => {
-    const db = await freshDatabase(t)
-    const redisUrl = await sharedRedisUrl()
-    const prefix = freshPrefix()
-    inspector(t, redisUrl, prefix)
-    const { app } = await testApp(t, { databaseUrl: db.url, redisUrl, prefix })
-    await driveTraffic(app, db)
-    const exposition = await scrape(app)
+    const exposition = await scrapeAfterTraffic(t)
     t.match(exposition, /^session_validations_total\{result="valid",source="cache"\} 1$/m, 'the traffic shows in the scrape')
 
     const res = promtool(['check', 'metrics'], exposition)

@@ -1,7 +1,11 @@
 import type { FastifyInstance } from 'fastify'
-import type { TestDatabase } from './postgres.js'
+import { freshDatabase, type TestDatabase } from './postgres.js'
+import { freshPrefix, inspector, sharedRedisUrl } from './redis.js'
 import { createSession, createUser } from './fixtures.js'
-import { validate } from './app.js'
+import { testApp, validate } from './app.js'
+import { scrape } from './promql.js'
+
+interface Teardown { teardown(fn: () => unknown): void }
 
 // A little of everything the service answers, so that every labelled series
 // a scrape can show has been touched at least once.
@@ -19,4 +23,16 @@ export async function driveTraffic (app: FastifyInstance, db: TestDatabase): Pro
   await app.inject({ method: 'POST', url: '/sessions/revoke', payload: { sessionId: other.id } })
   await app.inject({ method: 'POST', url: `/users/${userId}/sessions/revoke` })
   for (const url of ['/healthz', '/readyz', '/healthz/redis']) await app.inject({ method: 'GET', url })
+}
+
+// A fresh database, a fresh prefix, an app, a little of every traffic, and the
+// scrape that follows: what the deploy tests check their names against.
+export async function scrapeAfterTraffic (t: Teardown): Promise<string> {
+  const db = await freshDatabase(t)
+  const redisUrl = await sharedRedisUrl()
+  const prefix = freshPrefix()
+  inspector(t, redisUrl, prefix)
+  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl, prefix })
+  await driveTraffic(app, db)
+  return await scrape(app)
 }
