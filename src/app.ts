@@ -11,10 +11,12 @@ import { createMetrics } from './metrics.js'
 import { createGuardedRedis, redisConfigured, type GuardedRedis } from './redis/guarded-redis.js'
 import { createRedisHealth } from './redis/redis-health.js'
 import { createSessionCache } from './sessions/session-cache.js'
+import { createLocalCache } from './sessions/local-cache.js'
 import { createSessionStore } from './sessions/session-store.js'
 import { createActivityWriter } from './sessions/activity-writer.js'
 import { createSessionService, type SessionService } from './sessions/session-service.js'
-import { createInvalidationListener } from './sessions/invalidation-listener.js'
+import { createCoherence, newInstanceId, type Coherence } from './sessions/coherence/index.js'
+import { inProcessFeed, postgresFeed, type InProcessNotifications } from './sessions/coherence/notifications.js'
 import { createReplicaReader } from './sessions/replica-reader.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { healthRoutes } from './routes/health.js'
@@ -31,11 +33,14 @@ export interface AppOptions {
   databaseUrl: string
   /** Test seam: runs between a miss's Postgres read and its cache write. */
   beforeFill?: (digest: string) => Promise<void>
+  /** The embedded demo database delivers its notifications in-process. */
+  notifications?: InProcessNotifications
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     sessions: SessionService
+    coherence: Coherence
     cacheClient: GuardedRedis | undefined
   }
 }
@@ -98,29 +103,35 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
     redis = createGuardedRedis(config, metrics, log)
     redis.connect()
   } else {
-    log.warn('REDIS_URL (or REDIS_CLUSTER_NODES, REDIS_SENTINELS) is not set: the cache is off and every lookup goes to Postgres')
+    log.warn('REDIS_URL (or REDIS_CLUSTER_NODES, REDIS_SENTINELS) is not set: the shared cache is off; lookups go to this instance\'s memory, then Postgres')
   }
   const cache = redis === undefined ? undefined : createSessionCache(redis, config.sessionCachePrefix, config.sessionCacheTtlSeconds)
+  const local = config.localCacheMaxEntries === 0
+    ? undefined
+    : createLocalCache({ maxEntries: config.localCacheMaxEntries, maxBytes: config.localCacheMaxBytes, ttlMs: config.localCacheTtlSeconds * 1000 }, metrics)
+  if (local !== undefined) metrics.trackLocalCache(local)
   const activity = createActivityWriter(store, config.activityResolutionSeconds, metrics, log)
   // A replica is only worth reading with a cache whose tombstones can veto it.
   const replica = config.databaseReadUrl !== undefined && cache !== undefined
     ? createReplicaReader(config.databaseReadUrl, config, metrics, log)
     : undefined
   if (config.databaseReadUrl !== undefined && cache === undefined) log.warn('DATABASE_READ_URL is ignored while the cache is off')
-  const service = createSessionService({ store, cache, activity, metrics, log, beforeFill: opts.beforeFill, replica })
-  const listener = createInvalidationListener(opts.databaseUrl, config, {
-    onNotification: payload => service.handleNotification(payload),
-    onListening: () => service.resync()
-  }, log)
-  redis?.onServerChange(() => { service.redisChanged().catch(() => {}) })
+  const prober = createSql({ ...config, databasePoolMax: 1 }, opts.databaseUrl, 'session-validator-coherence')
+  const id = newInstanceId()
+  const feed = opts.notifications !== undefined ? inProcessFeed(opts.notifications) : postgresFeed(opts.databaseUrl, config, log, id)
+  const coherence = createCoherence({ config, id, feed, prober, store, redis, cache, local, replica, metrics, log })
+  const service = createSessionService({ store, cache, local, coherence, activity, metrics, log, beforeFill: opts.beforeFill, replica })
   fastify.decorate('sessions', service)
+  fastify.decorate('coherence', coherence)
   fastify.decorate('cacheClient', redis)
 
   fastify.addHook('onClose', async () => {
-    await listener.close()
+    await coherence.close()
+    await feed.close()
     await activity.close()
     await replica?.close()
     await redis?.close()
+    await prober.end({ timeout: 1 })
     await sql.end({ timeout: 5 })
   })
 
@@ -140,7 +151,13 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
   })
 
   await fastify.register(import('./openapi.js'), { serviceApiKeys: config.serviceApiKeys })
-  fastify.register(healthRoutes(store, createRedisHealth(redis, config.sessionCachePrefix, config.sessionCacheTtlSeconds, metrics)))
+  const localState = {
+    enabled: local !== undefined,
+    leaseHeld: () => coherence.localServable(),
+    get size () { return local?.size ?? 0 },
+    get bytes () { return local?.bytes ?? 0 }
+  }
+  fastify.register(healthRoutes(store, createRedisHealth(redis, config.sessionCachePrefix, config.sessionCacheTtlSeconds, metrics, localState)))
   fastify.register(metricsRoute(metrics.registry, config.metricsToken))
   fastify.register(async function guarded (scope) {
     apiKeyGuard(scope, config.serviceApiKeys)

@@ -32,6 +32,13 @@ export interface Config {
   rateLimitFailedMax: number
   rateLimitWindowMs: number
   activityResolutionSeconds: number
+  /** Sessions this instance keeps in its own memory; 0 turns the memory cache off. */
+  localCacheMaxEntries: number
+  localCacheMaxBytes: number
+  localCacheTtlSeconds: number
+  /** How long a proof of delivery lets an instance answer from memory; also the longest a revoke waits. */
+  localCacheLeaseMs: number
+  changeLogRetentionSeconds: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 }
 
@@ -155,6 +162,11 @@ export function loadConfig (env: Env): Config {
     rateLimitFailedMax: integer(env, 'RATE_LIMIT_FAILED_MAX', 600, 0, 10_000_000),
     rateLimitWindowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 3_600_000),
     activityResolutionSeconds: integer(env, 'ACTIVITY_RESOLUTION_SECONDS', 60, 1, 86_400),
+    localCacheMaxEntries: integer(env, 'LOCAL_CACHE_MAX_ENTRIES', 100_000, 0, 10_000_000),
+    localCacheMaxBytes: integer(env, 'LOCAL_CACHE_MAX_BYTES', 128 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
+    localCacheTtlSeconds: integer(env, 'LOCAL_CACHE_TTL_SECONDS', 60, 1, 86_400),
+    localCacheLeaseMs: integer(env, 'LOCAL_CACHE_LEASE_MS', 1000, 100, 60_000),
+    changeLogRetentionSeconds: integer(env, 'CHANGE_LOG_RETENTION_SECONDS', 3600, 60, 30 * 86_400),
     logLevel: logLevel as Config['logLevel']
   }
 }

@@ -17,3 +17,14 @@ export const RateLimitedError = createError('SV_RATE_LIMITED', 'Too many %s; ret
 export function isCacheRefusal (err: unknown): boolean {
   return err instanceof BrokenCircuitError || err instanceof TaskCancelledError
 }
+
+// What a log line may say about a failure: its code or class name, never its
+// message (a driver's message can carry host:port, a query or a token).
+export function errorCode (err: unknown): string {
+  if (typeof err === 'object' && err !== null) {
+    const e = err as { code?: unknown, name?: unknown }
+    if (typeof e.code === 'string') return e.code
+    if (typeof e.name === 'string') return e.name
+  }
+  return 'unknown'
+}

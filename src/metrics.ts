@@ -4,15 +4,12 @@ import client from '@platformatic/prom-client'
 // own time) and still show the slow tail up to a couple of seconds.
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
-export type ValidationResult = 'valid' | 'not_found' | 'expired' | 'error'
-export type ValidationSource = 'cache' | 'database' | 'none'
-export type InvalidationReason = 'revoke' | 'notify' | 'epoch'
-
 // One registry per app instance, so that building the app twice in one process
 // (tests do) never collides on metric names.
 export function createMetrics () {
   const registry = new client.Registry()
   const registers = [registry]
+  let localCache: { size: number, bytes: number } | undefined
   const validations = new client.Counter({
     name: 'session_validations_total',
     help: 'Session validations by result and by where the answer came from',
@@ -28,8 +25,80 @@ export function createMetrics () {
       buckets: LATENCY_BUCKETS,
       registers
     }),
-    cacheHits: new client.Counter({ name: 'session_cache_hits_total', help: 'Validations answered from Redis', registers }),
-    cacheMisses: new client.Counter({ name: 'session_cache_misses_total', help: 'Validations that had to ask Postgres', registers }),
+    cacheHits: new client.Counter({
+      name: 'session_cache_hits_total',
+      help: 'Validations answered from a cache, by tier (local: this instance\'s memory; redis)',
+      labelNames: ['tier'] as const,
+      registers
+    }),
+    cacheMisses: new client.Counter({ name: 'session_cache_misses_total', help: 'Validations that asked a cache and then had to ask Postgres', registers }),
+    localCacheMisses: new client.Counter({ name: 'session_local_cache_misses_total', help: 'Validations that asked this instance\'s memory and did not find the session', registers }),
+    localCacheEvictions: new client.Counter({
+      name: 'session_local_cache_evictions_total',
+      help: 'Entries dropped from this instance\'s memory to stay within its bounds (evict) or at their TTL (expire)',
+      labelNames: ['reason'] as const,
+      registers
+    }),
+    localCacheEntries: new client.Gauge({
+      name: 'session_local_cache_entries',
+      help: 'Sessions held in this instance\'s memory',
+      registers,
+      collect () { this.set(localCache?.size ?? 0) }
+    }),
+    localCacheBytes: new client.Gauge({
+      name: 'session_local_cache_bytes',
+      help: 'Estimated heap bytes held by this instance\'s memory cache',
+      registers,
+      collect () { this.set(localCache?.bytes ?? 0) }
+    }),
+    leaseHeld: new client.Gauge({
+      name: 'session_local_cache_lease_held',
+      help: 'Whether this instance may answer from its own memory (1) or not (0)',
+      registers
+    }),
+    leaseLosses: new client.Counter({
+      name: 'session_local_cache_lease_losses_total',
+      help: 'Times this instance lost its lease (memory emptied before it was held again)',
+      registers
+    }),
+    invalidationsSent: new client.Counter({
+      name: 'session_invalidation_barriers_sent_total',
+      help: 'Revokes whose invalidation was fanned out to the other instances',
+      registers
+    }),
+    invalidationAcks: new client.Counter({
+      name: 'session_invalidation_acks_received_total',
+      help: 'Acknowledgements of this instance\'s fan-outs received from other instances',
+      registers
+    }),
+    fanOutOutcomes: new client.Counter({
+      name: 'session_revoke_fanout_total',
+      help: 'Revoke fan-outs by how they ended: every instance acknowledged, or the lease was waited out',
+      labelNames: ['outcome'] as const,
+      registers
+    }),
+    revokeWait: new client.Histogram({
+      name: 'session_revoke_wait_seconds',
+      help: 'Time from a revoke\'s commit until no instance could answer it from memory',
+      buckets: LATENCY_BUCKETS,
+      registers
+    }),
+    changeLogReplays: new client.Counter({
+      name: 'session_change_log_replays_total',
+      help: 'Catch-ups that replayed the change log into Redis instead of moving the epoch',
+      registers
+    }),
+    changeLogReplayed: new client.Counter({
+      name: 'session_change_log_replayed_entries_total',
+      help: 'Change log entries applied by catch-ups',
+      registers
+    }),
+    epochMoves: new client.Counter({
+      name: 'session_cache_epoch_moves_total',
+      help: 'Cache epoch moves made by this instance, by cause',
+      labelNames: ['cause'] as const,
+      registers
+    }),
     cacheErrors: new client.Counter({ name: 'session_cache_errors_total', help: 'Redis calls that failed, timed out or were refused by the open circuit', registers }),
     cacheInvalidations: new client.Counter({
       name: 'session_cache_invalidations_total',
@@ -114,11 +183,19 @@ export function createMetrics () {
     })
   }
   // Present from the first scrape, so alerts see zeros rather than absence.
+  for (const tier of ['local', 'redis'] as const) metrics.cacheHits.labels(tier).inc(0)
+  for (const reason of ['evict', 'expire'] as const) metrics.localCacheEvictions.labels(reason).inc(0)
+  for (const outcome of ['acknowledged', 'lease_expired'] as const) metrics.fanOutOutcomes.labels(outcome).inc(0)
+  for (const cause of ['watermark_missing', 'log_pruned', 'replay_too_large', 'redis_unreachable', 'redis_server_changed'] as const) metrics.epochMoves.labels(cause).inc(0)
+  metrics.leaseHeld.set(0)
   metrics.breakerState.labels('redis').set(0)
   metrics.breakerOpens.labels('redis').inc(0)
   for (const reason of ['revoke', 'notify', 'epoch'] as const) metrics.cacheInvalidations.labels(reason).inc(0)
   for (const budget of ['requests', 'failed_validations'] as const) metrics.rateLimited.labels(budget).inc(0)
-  return metrics
+  return Object.assign(metrics, {
+    /** The memory cache whose size the gauges report. */
+    trackLocalCache (cache: { size: number, bytes: number }) { localCache = cache }
+  })
 }
 
 export type Metrics = ReturnType<typeof createMetrics>

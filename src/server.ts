@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from './config.js'
 import { app, serverOptions } from './app.js'
 import { createSql } from './db/postgres.js'
 import { migrate } from './migrate.js'
+import type { EmbeddedPostgres } from './demo/embedded-postgres.js'
 
 let config: Config
 try {
@@ -19,14 +20,16 @@ const fastify = Fastify(serverOptions(config))
 let stopEmbedded: (() => Promise<void>) | undefined
 let databaseUrl = config.databaseUrl
 let demoToken: string | undefined
+let notifications: EmbeddedPostgres | undefined
 
 if (databaseUrl === undefined) {
   fastify.log.warn('DATABASE_URL is not set: running on an embedded, in-memory Postgres (PGlite) with demo data')
   const { startEmbeddedPostgres } = await import('./demo/embedded-postgres.js')
   const { seedDemo } = await import('./demo/seed.js')
-  // the pool, the listener and the seeding connection each need one
+  // the pool, the coherence prober and the seeding connection each need one
   const embedded = await startEmbeddedPostgres(config.databasePoolMax + 2)
   stopEmbedded = embedded.close
+  notifications = embedded
   databaseUrl = embedded.url
   const sql = createSql({ ...config, databasePoolMax: 1 }, databaseUrl)
   await migrate(sql)
@@ -34,7 +37,7 @@ if (databaseUrl === undefined) {
   await sql.end({ timeout: 5 })
 }
 
-await fastify.register(app, { config, databaseUrl })
+await fastify.register(app, { config, databaseUrl, ...(notifications !== undefined ? { notifications } : {}) })
 
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err !== undefined) fastify.log.error({ code: (err as { code?: string }).code ?? err.name }, 'shutting down after an error')

@@ -14,7 +14,16 @@ export interface RedisHealthReport {
   }
   circuit: { state: 'closed' | 'open' | 'half-open' }
   performance: { ping: number | null, set: number | null, get: number | null }
+  /** This instance's memory cache, in front of Redis. */
+  localCache: { enabled: boolean, leaseHeld: boolean, entries: number, bytes: number, hits: number, misses: number }
   errors: string[]
+}
+
+export interface LocalCacheState {
+  readonly enabled: boolean
+  leaseHeld(): boolean
+  readonly size: number
+  readonly bytes: number
 }
 
 export interface RedisHealth {
@@ -60,14 +69,15 @@ async function measure<T> (fn: () => Promise<T>): Promise<number> {
   return Math.round((performance.now() - start) * 1000) / 1000
 }
 
-async function counterValue (counter: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
-  const { values } = await counter.get()
+// The sum of a counter's series, or of those whose tier label is `tier`.
+async function counterValue (counter: { get(): unknown }, tier?: string): Promise<number> {
+  const { values } = await counter.get() as { values: Array<{ value: number, labels: Record<string, unknown> }> }
   let sum = 0
-  for (const v of values) sum += v.value
+  for (const v of values) if (tier === undefined || v.labels.tier === tier) sum += v.value
   return sum
 }
 
-export function createRedisHealth (redis: GuardedRedis | undefined, prefix: string, ttlSeconds: number, metrics: Metrics): RedisHealth {
+export function createRedisHealth (redis: GuardedRedis | undefined, prefix: string, ttlSeconds: number, metrics: Metrics, local: LocalCacheState): RedisHealth {
   let probe: Probe | undefined
   let probing: Promise<Probe> | undefined
 
@@ -121,9 +131,11 @@ export function createRedisHealth (redis: GuardedRedis | undefined, prefix: stri
       const status = redis === undefined
         ? 'degraded'
         : !connected ? 'unhealthy' : (circuit !== 'closed' || (p.ping ?? 0) >= SLOW_PING_MS) ? 'degraded' : 'healthy'
-      const [hits, misses, errorCount, invalidations] = await Promise.all([
+      const [hits, misses, errorCount, invalidations, localHits, localMisses] = await Promise.all([
         counterValue(metrics.cacheHits), counterValue(metrics.cacheMisses),
-        counterValue(metrics.cacheErrors), counterValue(metrics.cacheInvalidations)
+        counterValue(metrics.cacheErrors), counterValue(metrics.cacheInvalidations),
+        counterValue(metrics.cacheHits, 'local'),
+        counterValue(metrics.localCacheMisses)
       ])
       const total = hits + misses
       const info = p.info
@@ -150,6 +162,14 @@ export function createRedisHealth (redis: GuardedRedis | undefined, prefix: stri
         },
         circuit: { state: circuit },
         performance: { ping: p.ping, set: p.set, get: p.get },
+        localCache: {
+          enabled: local.enabled,
+          leaseHeld: local.enabled && local.leaseHeld(),
+          entries: local.size,
+          bytes: local.bytes,
+          hits: localHits,
+          misses: localMisses
+        },
         errors
       }
     }

@@ -58,9 +58,22 @@ const redisHealthSchema = {
       properties: { ping: num, set: num, get: num },
       required: ['ping', 'set', 'get']
     },
+    localCache: {
+      type: 'object',
+      description: 'This instance\'s memory cache in front of Redis (not part of the status)',
+      properties: {
+        enabled: { type: 'boolean' },
+        leaseHeld: { type: 'boolean', description: 'whether this instance may answer from memory right now' },
+        entries: { type: 'number' },
+        bytes: { type: 'number' },
+        hits: { type: 'number' },
+        misses: { type: 'number' }
+      },
+      required: ['enabled', 'leaseHeld', 'entries', 'bytes', 'hits', 'misses']
+    },
     errors: { type: 'array', items: { type: 'string' } }
   },
-  required: ['status', 'timestamp', 'redis', 'sessionCache', 'circuit', 'performance', 'errors']
+  required: ['status', 'timestamp', 'redis', 'sessionCache', 'circuit', 'performance', 'localCache', 'errors']
 } as const
 
 export function healthRoutes (store: SessionStore, redisHealth: RedisHealth) {

@@ -1,11 +1,12 @@
+// A Postgres read replica for misses, used only while it is close behind.
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { createSql } from '../db/postgres.js'
 import { createLimiter } from '../db/limiter.js'
+import { errorCode } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import type { SessionRecord } from './session-record.js'
 import { createSessionStore } from './session-store.js'
-import { errorCode } from './session-service.js'
 
 export interface ReplicaReader {
   /** Whether a miss may read the replica now. */

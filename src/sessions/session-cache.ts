@@ -1,6 +1,9 @@
 import type { GuardedRedis, RedisClient } from '../redis/guarded-redis.js'
 import type { SessionRecord } from './session-record.js'
+import { FILL, FILL_WINDOW_MS, INVALIDATE, TOMBSTONE_TTL_MS } from './coherence/tombstones.js'
 
+// The shared cache (L2): session entries as Redis hashes, and the user index.
+//
 // Redis layout (every key starts with the prefix, so `~session:*` covers them;
 // braces make a Cluster hash tag so that an entry and its tombstone share a slot):
 //   <prefix>{<sha256hex>}           hash: the session and its user, with a TTL
@@ -23,32 +26,6 @@ const F = {
   lastName: 'n',
   username: 'h'
 } as const
-
-// How long after its Postgres read a fill may still land, by Redis' clock, and
-// how long a tombstone lives: far longer than any fill window plus clock skew.
-export const FILL_WINDOW_MS = 2000
-export const TOMBSTONE_TTL_MS = 60_000
-
-// Writes the entry with its expiry in one step, unless a tombstone exists or the
-// fill is late (a command abandoned by our timeout and delivered afterwards).
-const FILL = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if now > tonumber(ARGV[1]) then return -1 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local expireAt = math.min(tonumber(ARGV[2]), now + tonumber(ARGV[3]))
-if expireAt <= now then return -2 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('PEXPIREAT', KEYS[1], expireAt)
-return 1`
-
-// Deletes the entry and leaves a tombstone, so that a fill that read the row
-// before it was deleted cannot write it back (no resurrection).
-const INVALIDATE = `
-local n = redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
-return n`
 
 // Adds a digest to a user's index, drops members whose entries have expired,
 // and keeps the index alive as long as its longest-lived member.

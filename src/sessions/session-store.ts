@@ -17,8 +17,8 @@ export interface Revoked { digest: string, userId: string }
 
 export interface SessionStore {
   findByDigest(digest: string): Promise<SessionRecord | undefined>
-  /** Runs `fn` in a transaction holding the deleted rows; `bumpEpoch` inside it commits with the delete. */
-  revoke<T>(target: { digest: string } | { sessionId: string } | { userId: string }, fn: (revoked: Revoked[], bumpEpoch: () => Promise<void>) => Promise<T>): Promise<T>
+  /** Runs `fn` in a transaction holding the deleted rows; `moveEpoch` inside it commits with the delete. */
+  revoke<T>(target: { digest: string } | { sessionId: string } | { userId: string }, fn: (revoked: Revoked[], moveEpoch: () => Promise<string>) => Promise<T>): Promise<T>
   readEpoch(): Promise<string>
   bumpEpoch(): Promise<string>
   writeActivity(ids: string[]): Promise<number>
@@ -142,7 +142,7 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
       })
     },
 
-    async revoke<T> (target: Parameters<SessionStore['revoke']>[0], fn: (revoked: Revoked[], bumpEpoch: () => Promise<void>) => Promise<T>): Promise<T> {
+    async revoke<T> (target: Parameters<SessionStore['revoke']>[0], fn: (revoked: Revoked[], moveEpoch: () => Promise<string>) => Promise<T>): Promise<T> {
       return await query('revoke', () => sql.begin(async tx => {
         const rows = ('digest' in target
           ? await tx`DELETE FROM platform.user_sessions WHERE token = ${target.digest} RETURNING token, user_id`.values()
@@ -152,7 +152,8 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
         ) as unknown as Array<[string, string]>
         const revoked = rows.map(([digest, userId]) => ({ digest, userId }))
         return await fn(revoked, async () => {
-          await tx`UPDATE session_validator.cache_epoch SET epoch = epoch + 1`
+          const [row] = await tx`UPDATE session_validator.cache_epoch SET epoch = epoch + 1 RETURNING epoch::text`.values() as unknown as Array<[string]>
+          return row![0]
         })
       }) as Promise<T>)
     },

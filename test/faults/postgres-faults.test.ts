@@ -60,7 +60,7 @@ t.test('Postgres down at boot: starts, /readyz is 503, recovers without a restar
   t.equal((await validate(app, s.token)).statusCode, 503)
   proxy.restore()
   await waitFor('ready', async () => (await app.inject({ method: 'GET', url: '/readyz' })).statusCode === 200, 10_000, 100)
-  await waitFor('the epoch', () => app.sessions.epoch !== undefined, 10_000)
+  await waitFor('the caches to be usable', () => app.coherence.sharedReadable() && app.coherence.localServable(), 10_000)
   t.equal((await validate(app, s.token)).statusCode, 200)
   t.equal((await validate(app, s.token)).headers['x-session-cache'], 'hit')
 })

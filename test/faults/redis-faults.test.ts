@@ -4,7 +4,7 @@ import { freshPrefix, inspector, keysUnder, ownRedis } from '../helpers/redis.js
 import { testApp, validate } from '../helpers/app.js'
 import { createSession, createUser } from '../helpers/fixtures.js'
 import { sleep, waitFor } from '../helpers/ports.js'
-import { FILL_WINDOW_MS } from '../../src/sessions/session-cache.js'
+import { FILL_WINDOW_MS } from '../../src/sessions/coherence/tombstones.js'
 
 const db = await freshDatabase(t)
 const userId = await createUser(db.sql)
@@ -25,7 +25,8 @@ t.test('boots and serves with Redis down, and uses the cache once Redis is up', 
   const s = await createSession(db.sql, userId)
   const res = await validate(app, s.token)
   t.equal(res.statusCode, 200, 'answered from Postgres')
-  t.equal(res.headers['x-session-cache'], 'bypass')
+  t.equal(res.headers['x-session-cache'], 'miss', 'memory was asked; Redis could not be')
+  t.equal(res.headers['x-session-cache-tier'], undefined)
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'ready without Redis')
   t.equal((await app.inject({ method: 'GET', url: '/healthz/redis' })).statusCode, 503)
   const connected = async () => (await app.inject({ method: 'GET', url: '/metrics' })).payload
@@ -33,8 +34,13 @@ t.test('boots and serves with Redis down, and uses the cache once Redis is up', 
   t.equal(await connected(), '0', 'the connected gauge says so, with no traffic needed')
 
   await redis.start()
-  await waitFor('a cache hit after Redis came up', async () =>
-    (await validate(app, s.token)).headers['x-session-cache'] === 'hit', 10_000, 100)
+  // A session this instance has in memory says nothing about Redis: an
+  // instance without a memory cache must see Redis hits again.
+  const peer = await testApp(t, { databaseUrl: db.url, redisUrl: redis.url, prefix, env: { ...env, LOCAL_CACHE_MAX_ENTRIES: '0' }, waitForCache: false })
+  await waitFor('a Redis hit after Redis came up', async () => {
+    await validate(app, s.token)
+    return (await validate(peer.app, s.token)).headers['x-session-cache-tier'] === 'redis'
+  }, 10_000, 100)
   t.pass('reconnected without a restart')
   t.equal(await connected(), '1')
 })
@@ -43,6 +49,7 @@ t.test('Redis killed and frozen mid-run: answers stay right and fast', async t =
   const redis = await ownRedis(t)
   const prefix = freshPrefix()
   const { app } = await testApp(t, { databaseUrl: db.url, redisUrl: redis.url, prefix, env })
+  const peer = await testApp(t, { databaseUrl: db.url, redisUrl: redis.url, prefix, env: { ...env, LOCAL_CACHE_MAX_ENTRIES: '0' } })
   const live = await createSession(db.sql, userId)
   const gone = await createSession(db.sql, userId)
   await validate(app, live.token)
@@ -61,13 +68,15 @@ t.test('Redis killed and frozen mid-run: answers stay right and fast', async t =
       t.equal(no.res.statusCode, 401, `${fault}: a deleted session stays rejected, never 5xx`)
       slowest = Math.max(slowest, ok.ms, no.ms)
     }
-    // the Redis timeout (100 ms) bounds a call until the circuit opens; then none waits
+    // The live session is answered from memory; the deleted one asks Redis
+    // every time. The Redis timeout (100 ms) bounds a call until the circuit
+    // opens; then none waits.
     t.ok(slowest < 1000, `${fault}: slowest answer ${slowest.toFixed(1)} ms`)
     t.equal(app.cacheClient!.circuit, 'open', `${fault}: the circuit opened under light traffic`)
     if (fault === 'kill') await redis.start()
     else redis.thaw()
-    await waitFor(`${fault}: hits again`, async () =>
-      (await validate(app, live.token)).headers['x-session-cache'] === 'hit', 10_000, 100)
+    await waitFor(`${fault}: Redis hits again`, async () =>
+      (await validate(peer.app, live.token)).headers['x-session-cache-tier'] === 'redis', 10_000, 100)
   }
 })
 

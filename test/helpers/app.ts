@@ -44,10 +44,15 @@ export async function testApp (t: Teardown, opts: TestAppOptions): Promise<TestA
   )
   await app.ready()
   t.teardown(() => app.close())
-  // Ready to answer from the cache: the epoch is known and Redis is connected.
+  // Ready to answer from the caches: the epoch is known, Redis is connected
+  // and caught up, and the memory cache holds its lease.
   if (opts.waitForCache !== false) {
     await waitFor('the cache epoch', () => app.sessions.epoch !== undefined)
-    if (app.cacheClient !== undefined) await waitFor('redis', () => app.cacheClient?.client.status === 'ready')
+    if (app.cacheClient !== undefined) {
+      await waitFor('redis', () => app.cacheClient?.client.status === 'ready')
+      await waitFor('the shared cache to catch up', () => app.coherence.sharedReadable())
+    }
+    if (config.localCacheMaxEntries > 0) await waitFor('the lease', () => app.coherence.localServable())
   }
   return { app, logs }
 }

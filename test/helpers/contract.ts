@@ -68,6 +68,8 @@ export async function contractChecks (t: Tap, db: TestDatabase, env: Record<stri
 // meanwhile) and the cache comes back after the failover.
 export async function failoverUnderLoad (t: Tap, db: TestDatabase, env: Record<string, string>, killMaster: () => Promise<void>): Promise<void> {
   const { app } = await testApp(t, { databaseUrl: db.url, env })
+  // without a memory cache: its hits can only come from Redis
+  const peer = await testApp(t, { databaseUrl: db.url, env: { ...env, LOCAL_CACHE_MAX_ENTRIES: '0' } })
   const userId = await createUser(db.sql)
   const live: TestSession[] = []
   const revoked: TestSession[] = []
@@ -92,9 +94,10 @@ export async function failoverUnderLoad (t: Tap, db: TestDatabase, env: Record<s
   const epochBefore = BigInt(app.sessions.epoch!)
   await killMaster()
   try {
-    await waitFor('hits after the failover', async () => {
-      const results = await Promise.all(live.map(s => validate(app, s.token)))
-      return results.every(r => r.headers['x-session-cache'] === 'hit')
+    await waitFor('the new master noticed, and Redis hits after the failover', async () => {
+      if (BigInt(app.sessions.epoch!) <= epochBefore) return false
+      const results = await Promise.all(live.map(s => validate(peer.app, s.token)))
+      return results.every(r => r.headers['x-session-cache-tier'] === 'redis')
     }, 30_000, 250)
   } finally {
     state.stop = true

@@ -45,3 +45,10 @@ export async function scrape (app: FastifyInstance): Promise<string> {
   if (res.statusCode !== 200) throw new Error(`GET /metrics answered ${res.statusCode}`)
   return res.payload
 }
+
+// The value of one sample of a scrape, e.g. `session_cache_hits_total{tier="local"}`;
+// 0 when the series is absent.
+export function sample (exposition: string, series: string): number {
+  const line = exposition.split('\n').find(l => l.startsWith(series + ' '))
+  return line === undefined ? 0 : Number(line.slice(series.length + 1))
+}

@@ -71,7 +71,8 @@ t.test('Redis refusing the password', async t => {
 
   const valid = await withKey(app, '/sessions/validate', { token: s.token })
   t.equal(valid.statusCode, 200, 'answered from Postgres')
-  t.equal(valid.headers['x-session-cache'], 'bypass')
+  t.equal(valid.headers['x-session-cache'], 'miss', 'memory was asked; Redis could not be')
+  t.equal(valid.headers['x-session-cache-tier'], undefined)
   const health = await app.inject({ method: 'GET', url: '/healthz/redis' })
   t.equal(health.statusCode, 503)
   t.equal(health.json().status, 'unhealthy')

@@ -68,9 +68,11 @@ async function createRestrictedUser (name: string, prefix: string, allowed = com
 // the health report and the rate limiter. What happened is returned, not
 // asserted, so that a run with a command missing can be judged by the ACL log.
 async function everyRedisPath (t: Test, url: string, prefix: string) {
-  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl: url, prefix, waitForCache: false })
+  // memory off: every validation below must take its Redis path
+  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl: url, prefix, waitForCache: false, env: { LOCAL_CACHE_MAX_ENTRIES: '0' } })
   await waitFor('the epoch', () => app.sessions.epoch !== undefined)
   await waitFor('redis', () => app.cacheClient?.client.status === 'ready', 2000).catch(() => {})
+  await waitFor('the shared cache', () => app.coherence.sharedReadable(), 2000).catch(() => {})
   const sessions = [await createSession(db.sql, userId), await createSession(db.sql, userId), await createSession(db.sql, userId)]
   const validate = async (token: string) => {
     const res = await app.inject({ method: 'POST', url: '/sessions/validate', payload: { token } })

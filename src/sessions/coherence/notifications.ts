@@ -1,0 +1,113 @@
+// Notifications in: a dedicated Postgres connection that LISTENs on the shared
+// channel and on this instance's own, and comes back by itself.
+import postgres from 'postgres'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../../config.js'
+import { errorCode } from '../../errors.js'
+
+export const CHANNEL = 'session_validator'
+
+export interface FeedHandlers {
+  /** Called synchronously as each notification is parsed: in commit order. */
+  notify(channel: string, payload: string): void
+  /** LISTEN is in effect on a fresh connection; anything sent before was not heard. */
+  up(): void
+  /** The connection is gone: notifications may be missed from now on. */
+  down(): void
+}
+
+export interface NotificationFeed {
+  start(channels: readonly string[], handlers: FeedHandlers): void
+  readonly listening: boolean
+  close(): Promise<void>
+}
+
+/** Where notifications come from when they do not travel over a LISTEN connection (the embedded demo database). */
+export interface InProcessNotifications {
+  onNotification(listener: (channel: string, payload: string) => void): void
+}
+
+// postgres.js' own sql.listen swallows a failed re-listen, so the retry loop is ours.
+export function postgresFeed (url: string, config: Pick<Config, 'databaseConnectTimeoutSeconds'>, log: FastifyBaseLogger, instanceId: string): NotificationFeed {
+  let listening = false
+  let closed = false
+  let retryTimer: NodeJS.Timeout | undefined
+  let attempt = 0
+  let channels: readonly string[] = []
+  let handlers: FeedHandlers | undefined
+
+  // onnotify/onclose are postgres.js options its typings do not list
+  const sql = postgres(url, {
+    max: 1,
+    idle_timeout: 0,
+    max_lifetime: 0,
+    connect_timeout: config.databaseConnectTimeoutSeconds,
+    onnotice: () => {},
+    // the instance id tells an operator (and a test) whose listener a backend is
+    connection: { application_name: `session-validator-listener ${instanceId}` },
+    onnotify: (channel: string, payload: string) => { handlers?.notify(channel, payload) },
+    onclose: () => {
+      if (closed) return
+      if (listening) {
+        log.warn('invalidation listener lost its connection; catching up once it is back')
+        listening = false
+        handlers?.down()
+      }
+      schedule()
+    }
+  } as postgres.Options<Record<string, postgres.PostgresType>>)
+
+  function schedule (): void {
+    if (closed || retryTimer !== undefined) return
+    const delay = Math.min(100 * 2 ** attempt, 2000)
+    attempt++
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined
+      subscribe().catch(() => {})
+    }, delay)
+  }
+
+  async function subscribe (): Promise<void> {
+    if (closed || listening) return
+    try {
+      await sql.unsafe(channels.map(c => `LISTEN ${c};`).join(' '))
+      listening = true
+      attempt = 0
+      log.info('invalidation listener subscribed')
+      handlers?.up()
+    } catch (err) {
+      log.warn({ code: errorCode(err) }, 'invalidation listener could not subscribe; retrying')
+      schedule()
+    }
+  }
+
+  return {
+    start (names, h) {
+      channels = names
+      handlers = h
+      subscribe().catch(() => {})
+    },
+    get listening () { return listening },
+    async close () {
+      closed = true
+      if (retryTimer !== undefined) clearTimeout(retryTimer)
+      await sql.end({ timeout: 1 })
+    }
+  }
+}
+
+// The embedded demo database (PGlite) is one backend behind a socket server:
+// a NOTIFY reaches the connection that sent it, not the listeners. Its
+// notifications are read in-process instead (src/demo/embedded-postgres.ts).
+export function inProcessFeed (source: InProcessNotifications): NotificationFeed {
+  return {
+    start (channels, handlers) {
+      source.onNotification((channel, payload) => {
+        if (channels.includes(channel)) handlers.notify(channel, payload)
+      })
+      handlers.up()
+    },
+    listening: true,
+    async close () {}
+  }
+}
