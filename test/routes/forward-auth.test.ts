@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import t from 'tap'
+import { parse } from 'yaml'
 import type { InjectOptions } from 'fastify'
 import { freshDatabase } from '../helpers/postgres.js'
 import { freshPrefix, inspector, sharedRedisUrl } from '../helpers/redis.js'
@@ -154,4 +156,14 @@ t.test('the OpenAPI document describes GET /forward-auth with an operationId and
   for (const code of ['200', '401', '403', '429', '503']) t.ok(op.responses[code], `documents ${code}`)
   t.ok(op.responses['200'].headers['X-Auth-Request-User'])
   t.notOk(op.responses['200'].content, '200 has no body')
+})
+
+t.test('README shows the proxy configurations of deploy/forward-auth/ as they are', async t => {
+  const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8')
+  const readme = read('README.md')
+  for (const file of ['nginx.conf', 'Caddyfile', 'traefik.yml', 'envoy.yaml']) {
+    const text = read(`deploy/forward-auth/${file}`).trimEnd()
+    t.ok(readme.includes('\n' + text + '\n```'), `README.md has ${file} verbatim`)
+  }
+  for (const file of ['traefik.yml', 'envoy.yaml']) t.doesNotThrow(() => parse(read(`deploy/forward-auth/${file}`)), `${file} is YAML`)
 })
