@@ -108,6 +108,25 @@ export async function forwardAuthThrough (t: Tap, db: TestDatabase, p: ProxyUnde
     t.equal((await call(proxy, cookie(s.token))).status, 200, 'and back when it is')
   })
 
+  await t.test('the auth request carries the proxy\'s key, the cookie and the client address, and no body', async t => {
+    // an echo app in the service's place records what the proxy asks
+    const auth = await echoUpstream(t)
+    const app = await echoUpstream(t)
+    const spy = await p.start(t, proxyConfig(p.config, { service: auth.port, app: app.port }))
+    const res = await call(spy, { cookie: `${COOKIE}=some-token`, 'x-forwarded-for': '198.51.100.9' }, 'POST')
+    t.equal(res.status, 200)
+    const asked = auth.seen.at(-1)!
+    t.equal(asked.method, 'GET')
+    t.match(asked.url, /^\/forward-auth(\?|$)/)
+    t.equal(asked.headers['x-api-key'], PROXY_KEY)
+    t.match(asked.headers.cookie, `${COOKIE}=some-token`)
+    t.match(asked.headers['x-forwarded-for'], /127\.0\.0\.1$/, 'the address the proxy saw, last')
+    t.equal(asked.headers['x-real-ip'], '127.0.0.1')
+    t.equal(asked.headers['x-forwarded-method'], 'POST')
+    t.notOk(asked.headers['content-length'] !== undefined && asked.headers['content-length'] !== '0', 'no body')
+    t.notOk('x-api-key' in app.seen.at(-1)!.headers, 'the key never reaches the app')
+  })
+
   await t.test(`throttled by the service (429): the client gets ${p.throttled} with Retry-After`, async t => {
     const limited = await behind(t, db, p, { RATE_LIMIT_MAX: '2' })
     const s = await createSession(db.sql, userId)
