@@ -38,6 +38,19 @@ function atRate (s: Summary, rate: number): string[] {
   ]
 }
 
+function forwardAuth (s: Summary): string[] {
+  const f = s.forwardAuth
+  if (f === undefined) return ['Skipped: nginx is not installed.']
+  return [
+    ...head(['path', 'req/s', 'p99 ms']),
+    row(['nginx → app', num(f.directRps), ms(f.directP99)]),
+    row(['nginx → GET /forward-auth (cache hit) → app', num(f.throughRps), ms(f.throughP99)]),
+    '',
+    `**Forward auth / direct: ${num(f.ratio, 3)}** (median of each round's ratio). One nginx worker, the README's configuration, ` +
+      'the same GET with a session cookie to both; the app is an nginx `return 200`, so the difference is the auth subrequest and the service.'
+  ]
+}
+
 function memory (m: MemoryBreakdown): string[] {
   const lines = [
     `**${num(m.bytesPerSession)} bytes per cached session**: INFO used_memory grew ${num(m.usedMemoryDelta)} bytes for ${num(m.sessions)} cached sessions ` +
@@ -119,6 +132,7 @@ export function renderMarkdown (input: ReportInput): string {
     '## Throughput (closed loop, medians over rounds)', '', ...scenarios(input.summary), '',
     '## Work behind each validation (from the service\'s /metrics)', '', ...work(input.summary), '',
     '## Latency at a fixed rate', '', ...atRate(input.summary, Number(input.meta['fixed rate'])), '',
+    '## Forward auth through nginx', '', ...forwardAuth(input.summary), '',
     '## Redis memory', '', ...memory(input.memory), '',
     '## Mixed: cold cache to steady state', '', ...mixed(input.mixedRounds), '',
     '## Soak', '', ...soak(input.soak), '',

@@ -13,6 +13,8 @@ import { startRedis } from './redis-server.ts'
 import { writeReport } from './report.ts'
 import { atFixedRate } from './scenarios/fixed-rate.ts'
 import { mixed } from './scenarios/mixed.ts'
+import { forwardAuthThroughNginx } from './scenarios/forward-auth.ts'
+import { startNginxFront } from './nginx-front.ts'
 import { soak } from './scenarios/soak.ts'
 import { throughput } from './scenarios/throughput.ts'
 import { warmHitSet } from './scenarios/warm-hit.ts'
@@ -41,6 +43,9 @@ async function bench (o: Options): Promise<void> {
   }
   const servers = await startServers({ databaseUrl: db.url, redisUrl: redis.url, profileDir, rateLimit: o.rateLimit })
   log(`servers up: ${servers.all.map(s => `${s.name} ${s.base}`).join(', ')}`)
+
+  const front = await startNginxFront(Number(new URL(servers.hit.base).port))
+  log(typeof front === 'string' ? `forward auth through nginx: skipped, ${front}` : `nginx up: direct ${front.direct}, forward auth ${front.forwardAuth}`)
 
   log(`warming the hit set: ${fmt(o.hitSet)} sessions`)
   const memory = await warmHitSet(servers.hit, redis, o.hitSet, o.connections)
@@ -76,7 +81,12 @@ async function bench (o: Options): Promise<void> {
     log(`  ceiling @${fmt(o.fixedRate)}/s p99 ${ceilingAtRate.p99.toFixed(2)} ms`)
     const hitAtRate = await atFixedRate(servers.hit, o.hitSet, rate, helpers)
     log(`  hit     @${fmt(o.fixedRate)}/s p99 ${hitAtRate.p99.toFixed(2)} ms`)
-    rounds.push({ ceiling, hit, miss, naive, mixed: mix, ceilingAtRate, hitAtRate })
+    let forwardAuth
+    if (typeof front !== 'string') {
+      forwardAuth = await forwardAuthThroughNginx(front, { mode: 'uniform', lo: 1, hi: o.hitSet }, shape)
+      log(`  nginx    ${fmt(forwardAuth.direct.rps)} req/s direct, ${fmt(forwardAuth.through.rps)} req/s with forward auth (${(forwardAuth.through.rps / forwardAuth.direct.rps).toFixed(3)})`)
+    }
+    rounds.push({ ceiling, hit, miss, naive, mixed: mix, ceilingAtRate, hitAtRate, ...(forwardAuth === undefined ? {} : { forwardAuth }) })
   }
 
   log(`soak: the miss path for ${o.soakSeconds} s`)
@@ -84,7 +94,7 @@ async function bench (o: Options): Promise<void> {
   log(`  last/first ${soaked.ratio.toFixed(3)}`)
 
   // stopped gracefully before the report, so that --cpu-prof writes its files
-  await Promise.all(servers.all.map(s => s.child.stop()))
+  await Promise.all([...servers.all.map(s => s.child.stop()), ...(typeof front === 'string' ? [] : [front.child.stop()])])
   const profiles: ProfileSummary[] = []
   if (profileDir !== undefined) {
     for (const file of readdirSync(profileDir).filter(f => f.endsWith('.cpuprofile')).sort()) {

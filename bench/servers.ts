@@ -60,7 +60,8 @@ export async function startServers (plan: ServerPlan): Promise<ServerSet> {
   const naive = await start('naive', local('./servers/naive.ts'), db, plan, 'route')
   // an hour's TTL keeps the hit set cached across every round; it changes no
   // code path (a hit reads the entry either way)
-  const hit = await start('service-hit', serverEntry(), { ...db, REDIS_URL: plan.redisUrl(0), SESSION_CACHE_TTL_SECONDS: '3600' }, plan, 'readyz')
+  // the cookie is read only by GET /forward-auth (the nginx scenario)
+  const hit = await start('service-hit', serverEntry(), { ...db, REDIS_URL: plan.redisUrl(0), SESSION_CACHE_TTL_SECONDS: '3600', FORWARD_AUTH_COOKIE: 'sv_session' }, plan, 'readyz')
   const miss = await start('service-miss', serverEntry(), db, plan, 'readyz')
   const mixed = await start('service-mixed', serverEntry(), { ...db, REDIS_URL: plan.redisUrl(1) }, plan, 'readyz')
   return { ceiling, naive, hit, miss, mixed, all: [ceiling, naive, hit, miss, mixed] }

@@ -1,4 +1,5 @@
 import type { AtRate } from './scenarios/fixed-rate.ts'
+import type { ForwardAuthRound } from './scenarios/forward-auth.ts'
 import type { MixedResult } from './scenarios/mixed.ts'
 import type { SoakResult } from './scenarios/soak.ts'
 import type { ServiceWork } from './service-work.ts'
@@ -13,6 +14,17 @@ export interface Round {
   mixed: MixedResult
   ceilingAtRate: AtRate
   hitAtRate: AtRate
+  /** absent when nginx is not installed */
+  forwardAuth?: ForwardAuthRound
+}
+
+export interface ForwardAuthSummary {
+  directRps: number
+  throughRps: number
+  /** median over rounds of this round's forward-auth req/s / this round's direct req/s */
+  ratio: number
+  directP99: number
+  throughP99: number
 }
 
 export interface Row {
@@ -50,6 +62,19 @@ export interface Summary {
   work: Record<'hit' | 'miss' | 'hitAtRate', ServiceWork | undefined>
   /** redis-server CPU per hit validation, microseconds */
   redisCpuUsPerHit: number
+  forwardAuth: ForwardAuthSummary | undefined
+}
+
+function forwardAuthSummary (rounds: Round[]): ForwardAuthSummary | undefined {
+  const runs = rounds.flatMap(r => r.forwardAuth === undefined ? [] : [r.forwardAuth])
+  if (runs.length === 0) return undefined
+  return {
+    directRps: median(runs.map(r => r.direct.rps)),
+    throughRps: median(runs.map(r => r.through.rps)),
+    ratio: median(runs.map(r => r.through.rps / r.direct.rps)),
+    directP99: median(runs.map(r => r.direct.p99)),
+    throughP99: median(runs.map(r => r.through.p99))
+  }
 }
 
 const nan = Number.NaN
@@ -144,6 +169,7 @@ export function summarize (rounds: Round[], soak: SoakResult): Summary {
     missOverNaive: median(rounds.map(r => r.miss.rps / r.naive.rps)),
     hitP99OverCeilingP99AtRate: median(rounds.map(r => r.hitAtRate.p99 / r.ceilingAtRate.p99)),
     redisCpuUsPerHit: median(rounds.map(r => r.hit.cpuUs.redis ?? nan)),
+    forwardAuth: forwardAuthSummary(rounds),
     work: {
       hit: medianWork(rounds.map(r => r.hit.work)),
       miss: medianWork(rounds.map(r => r.miss.work)),

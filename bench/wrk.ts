@@ -29,11 +29,13 @@ export interface WrkRun {
   seconds: number
   connections: number
   threads: number
+  /** GET with the token in the sv_session cookie (forward auth), not a POSTed body */
+  cookie?: boolean
 }
 
-function scriptArgs (tokens: TokenChoice): string[] {
-  if (tokens.mode === 'zipf') return ['zipf', String(tokens.n), String(tokens.exponent)]
-  return [tokens.mode, String(tokens.lo), String(tokens.hi)]
+function scriptArgs (tokens: TokenChoice, cookie: boolean): string[] {
+  const args = tokens.mode === 'zipf' ? ['zipf', String(tokens.n), String(tokens.exponent)] : [tokens.mode, String(tokens.lo), String(tokens.hi)]
+  return cookie ? [...args, 'cookie'] : args
 }
 
 // wrk, not autocannon: one C thread driving epoll leaves the service far more
@@ -41,7 +43,7 @@ function scriptArgs (tokens: TokenChoice): string[] {
 export async function runWrk (run: WrkRun): Promise<WrkResult> {
   const args = [
     `-t${run.threads}`, `-c${run.connections}`, `-d${run.seconds}s`, '--timeout', '5s',
-    '-s', SCRIPT, run.url, '--', ...scriptArgs(run.tokens)
+    '-s', SCRIPT, run.url, '--', ...scriptArgs(run.tokens, run.cookie === true)
   ]
   const child = startChild('wrk', 'wrk', args)
   // wrk ends itself after -d; this bound only catches a hung wrk

@@ -19,6 +19,8 @@ import { createCoherence, newInstanceId, type Coherence } from './sessions/coher
 import { inProcessFeed, postgresFeed, type InProcessNotifications } from './sessions/coherence/notifications.js'
 import { createReplicaReader } from './sessions/replica-reader.js'
 import { sessionRoutes } from './routes/sessions.js'
+import { countedValidation } from './routes/counted-validation.js'
+import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { healthRoutes } from './routes/health.js'
 import { metricsRoute } from './routes/metrics.js'
 import { apiKeyGuard } from './api-keys.js'
@@ -162,7 +164,9 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
   fastify.register(async function guarded (scope) {
     apiKeyGuard(scope, config.serviceApiKeys)
     await rateLimits(scope, { config, metrics, log })
-    await scope.register(sessionRoutes(service, metrics))
+    const validate = countedValidation(service, metrics)
+    await scope.register(sessionRoutes(service, validate))
+    await scope.register(forwardAuthRoutes(validate, config.forwardAuth))
   })
 }
 

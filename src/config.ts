@@ -39,10 +39,20 @@ export interface Config {
   /** How long a proof of delivery lets an instance answer from memory; also the longest a revoke waits. */
   localCacheLeaseMs: number
   changeLogRetentionSeconds: number
+  forwardAuth: ForwardAuthConfig
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 }
 
 export interface HostPort { host: string, port: number }
+
+export interface ForwardAuthConfig {
+  /** The cookie holding the session token; unset: only Authorization: Bearer is read. */
+  cookie: string | undefined
+  /** Sent with every 401 as a hint a proxy can turn into a browser redirect. */
+  loginUrl: string | undefined
+  /** Names of the identity headers of a 200. */
+  headers: { user: string, email: string, username: string, sessionId: string }
+}
 
 export class ConfigError extends Error {
   constructor (readonly variable: string, reason: string) {
@@ -102,6 +112,39 @@ function hostPorts (env: Env, name: string): HostPort[] {
     if (match === null || port < 1 || port > 65535) throw new ConfigError(name, 'must be a comma-separated list of host:port')
     return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
   })
+}
+
+// RFC 9110 field names and RFC 6265 cookie names are both `token`s.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+// What the forward-auth answer sets itself, or what framing owns.
+const RESERVED_HEADERS = new Set(['cache-control', 'connection', 'content-length', 'content-type', 'date', 'keep-alive',
+  'location', 'retry-after', 'set-cookie', 'transfer-encoding', 'www-authenticate', 'x-forward-auth-login',
+  'x-session-cache', 'x-session-cache-tier'])
+
+function headerName (env: Env, name: string, fallback: string, taken: Set<string>): string {
+  const value = raw(env, name) ?? fallback
+  if (!TOKEN.test(value)) throw new ConfigError(name, 'must be an HTTP header name (letters, digits and !#$%&\'*+-.^_`|~)')
+  const lower = value.toLowerCase()
+  if (RESERVED_HEADERS.has(lower)) throw new ConfigError(name, `must not be ${value}: the answer sets it itself`)
+  if (taken.has(lower)) throw new ConfigError(name, `names the same header as another FORWARD_AUTH_*_HEADER: ${value}`)
+  taken.add(lower)
+  return value
+}
+
+function forwardAuth (env: Env): ForwardAuthConfig {
+  const cookie = raw(env, 'FORWARD_AUTH_COOKIE')
+  if (cookie !== undefined && !TOKEN.test(cookie)) throw new ConfigError('FORWARD_AUTH_COOKIE', 'must be a cookie name (letters, digits and !#$%&\'*+-.^_`|~)')
+  const taken = new Set<string>()
+  return {
+    cookie,
+    loginUrl: url(env, 'FORWARD_AUTH_LOGIN_URL', ['http:', 'https:']),
+    headers: {
+      user: headerName(env, 'FORWARD_AUTH_USER_HEADER', 'X-Auth-Request-User', taken),
+      email: headerName(env, 'FORWARD_AUTH_EMAIL_HEADER', 'X-Auth-Request-Email', taken),
+      username: headerName(env, 'FORWARD_AUTH_USERNAME_HEADER', 'X-Auth-Request-Preferred-Username', taken),
+      sessionId: headerName(env, 'FORWARD_AUTH_SESSION_HEADER', 'X-Auth-Request-Session-Id', taken)
+    }
+  }
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -167,6 +210,7 @@ export function loadConfig (env: Env): Config {
     localCacheTtlSeconds: integer(env, 'LOCAL_CACHE_TTL_SECONDS', 60, 1, 86_400),
     localCacheLeaseMs: integer(env, 'LOCAL_CACHE_LEASE_MS', 1000, 100, 60_000),
     changeLogRetentionSeconds: integer(env, 'CHANGE_LOG_RETENTION_SECONDS', 3600, 60, 30 * 86_400),
+    forwardAuth: forwardAuth(env),
     logLevel: logLevel as Config['logLevel']
   }
 }

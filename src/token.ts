@@ -3,6 +3,15 @@ import { hash } from 'node:crypto'
 // 1-512 visible ASCII characters (0x21-0x7E), as the contract says.
 const TOKEN_PATTERN = /^[\x21-\x7e]{1,512}$/
 
+const BEARER = /^bearer(?: +|$)/i
+
+// What follows the Bearer scheme in an Authorization header, trailing spaces
+// dropped ('' when nothing does); undefined when the header is another scheme.
+export function bearerCredential (authorization: string): string | undefined {
+  const scheme = BEARER.exec(authorization)
+  return scheme === null ? undefined : authorization.slice(scheme[0].length).trimEnd()
+}
+
 export function isWellFormedToken (token: unknown): token is string {
   return typeof token === 'string' && TOKEN_PATTERN.test(token)
 }

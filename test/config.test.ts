@@ -64,3 +64,45 @@ t.test('a bad value names the variable and never echoes a URL', async t => {
     }
   }
 })
+
+t.test('forward auth: no cookie and the X-Auth-Request-* names by default, each configurable', async t => {
+  t.same(loadConfig({}).forwardAuth, {
+    cookie: undefined,
+    loginUrl: undefined,
+    headers: {
+      user: 'X-Auth-Request-User',
+      email: 'X-Auth-Request-Email',
+      username: 'X-Auth-Request-Preferred-Username',
+      sessionId: 'X-Auth-Request-Session-Id'
+    }
+  })
+  const c = loadConfig({
+    FORWARD_AUTH_COOKIE: ' __Host-session ',
+    FORWARD_AUTH_LOGIN_URL: 'https://app.example.com/login',
+    FORWARD_AUTH_USER_HEADER: 'Remote-User',
+    FORWARD_AUTH_EMAIL_HEADER: 'Remote-Email',
+    FORWARD_AUTH_USERNAME_HEADER: 'Remote-Name',
+    FORWARD_AUTH_SESSION_HEADER: 'Remote-Session'
+  }).forwardAuth
+  t.equal(c.cookie, '__Host-session')
+  t.equal(c.loginUrl, 'https://app.example.com/login')
+  t.same(c.headers, { user: 'Remote-User', email: 'Remote-Email', username: 'Remote-Name', sessionId: 'Remote-Session' })
+})
+
+t.test('forward auth: names that are not tokens, reserved or taken twice are refused, naming the variable', async t => {
+  const bad: Array<[Record<string, string>, string]> = [
+    [{ FORWARD_AUTH_COOKIE: 'my session' }, 'FORWARD_AUTH_COOKIE'],
+    [{ FORWARD_AUTH_COOKIE: 'a;b=c' }, 'FORWARD_AUTH_COOKIE'],
+    [{ FORWARD_AUTH_USER_HEADER: 'X-User:' }, 'FORWARD_AUTH_USER_HEADER'],
+    [{ FORWARD_AUTH_EMAIL_HEADER: 'X Email' }, 'FORWARD_AUTH_EMAIL_HEADER'],
+    [{ FORWARD_AUTH_USERNAME_HEADER: 'X-Ünïcode' }, 'FORWARD_AUTH_USERNAME_HEADER'],
+    [{ FORWARD_AUTH_SESSION_HEADER: 'Content-Length' }, 'FORWARD_AUTH_SESSION_HEADER'],
+    [{ FORWARD_AUTH_USER_HEADER: 'set-cookie' }, 'FORWARD_AUTH_USER_HEADER'],
+    [{ FORWARD_AUTH_EMAIL_HEADER: 'x-auth-request-user' }, 'FORWARD_AUTH_EMAIL_HEADER'],
+    [{ FORWARD_AUTH_LOGIN_URL: 'javascript:alert(1)' }, 'FORWARD_AUTH_LOGIN_URL'],
+    [{ FORWARD_AUTH_LOGIN_URL: '/login' }, 'FORWARD_AUTH_LOGIN_URL']
+  ]
+  for (const [env, variable] of bad) {
+    t.throws(() => loadConfig(env), new RegExp(`^${variable}: `), `${JSON.stringify(env)} is refused`)
+  }
+})

@@ -1,13 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BadRequestError } from '../errors.js'
-import { hashToken, isWellFormedToken } from '../token.js'
+import { bearerCredential, hashToken, isWellFormedToken } from '../token.js'
 import type { SessionRecord } from '../sessions/session-record.js'
 import type { SessionService } from '../sessions/session-service.js'
-import type { Metrics } from '../metrics.js'
+import type { CountedValidation } from './counted-validation.js'
 import { errorResponses, invalidResponse, revokedResponse, validResponse } from './schemas.js'
 
 const BODY_LIMIT = 4096
-const BEARER = /^Bearer +(\S+) *$/i
 const TOKEN_RULE = 'token must be 1-512 visible ASCII characters (0x21-0x7E)'
 
 interface TokenBody { token?: unknown }
@@ -51,9 +50,8 @@ function tokenOf (request: FastifyRequest<{ Body: TokenBody | undefined }>): str
     return fromBody
   }
   if (header === undefined) throw new BadRequestError('a token is required, in {"token": "..."} or in Authorization: Bearer')
-  const match = BEARER.exec(header)
-  if (match === null) throw new BadRequestError('the Authorization header must be "Bearer <token>"')
-  const token = match[1]
+  const token = bearerCredential(header)
+  if (token === undefined) throw new BadRequestError('the Authorization header must be "Bearer <token>"')
   if (!isWellFormedToken(token)) throw new BadRequestError(TOKEN_RULE)
   return token
 }
@@ -64,16 +62,9 @@ const optionalTokenBody = {
   additionalProperties: false
 } as const
 
-export function sessionRoutes (service: SessionService, metrics: Metrics) {
-  const duration = metrics.validationDuration
-  // Label children bound once: no label lookup per request. Only a valid
-  // answer can come from the cache (unknown tokens are never cached).
-  const counted = {
-    valid: { hit: metrics.validations.labels('valid', 'cache'), miss: metrics.validations.labels('valid', 'database') },
-    not_found: metrics.validations.labels('not_found', 'database'),
-    expired: metrics.validations.labels('expired', 'database')
-  }
-  const failed = metrics.validations.labels('error', 'none')
+export function sessionRoutes (service: SessionService, validate: CountedValidation) {
+  // A record from memory is the same object on every hit: its answer is
+  // serialized once, not per request.
   const serialized = new WeakMap<SessionRecord, string>()
 
   return async function (app: FastifyInstance) {
@@ -88,35 +79,13 @@ export function sessionRoutes (service: SessionService, metrics: Metrics) {
         response: { 200: validResponse, 401: invalidResponse, ...errorResponses }
       }
     }, async (request, reply: FastifyReply) => {
-      const token = tokenOf(request)
-      const start = performance.now()
-      let result
-      try {
-        result = await service.validate(hashToken(token))
-      } catch (err) {
-        failed.inc()
-        throw err
-      } finally {
-        duration.observe((performance.now() - start) / 1000)
-      }
-      reply.header('x-session-cache', result.cache)
+      const result = await validate(hashToken(tokenOf(request)), reply)
       if (result.status === 'valid') {
-        if (result.tier !== undefined) {
-          reply.header('x-session-cache-tier', result.tier)
-          counted.valid.hit.inc()
-          // A record from memory is the same object on every hit: its answer
-          // is serialized once, not per request.
-          if (result.tier === 'local') {
-            let body = serialized.get(result.record)
-            if (body === undefined) serialized.set(result.record, body = reply.serialize(present(result.record)) as string)
-            return reply.type('application/json; charset=utf-8').send(body)
-          }
-        } else {
-          counted.valid.miss.inc()
-        }
-        return present(result.record)
+        if (result.tier !== 'local') return present(result.record)
+        let body = serialized.get(result.record)
+        if (body === undefined) serialized.set(result.record, body = reply.serialize(present(result.record)) as string)
+        return reply.type('application/json; charset=utf-8').send(body)
       }
-      counted[result.status].inc()
       reply.code(401)
       return { valid: false, reason: result.status }
     })

@@ -39,7 +39,7 @@ t.test('every route is listed with its responses', async t => {
 t.test('the document describes the service, not itself', async t => {
   t.notOk(doc.paths['/docs/json'], '/docs/json is hidden')
   const listed = Object.keys(doc.paths).sort()
-  t.same(listed, ['/healthz', '/healthz/redis', '/metrics', '/readyz', '/sessions/revoke', '/sessions/validate', '/users/{userId}/sessions/revoke'])
+  t.same(listed, ['/forward-auth', '/healthz', '/healthz/redis', '/metrics', '/readyz', '/sessions/revoke', '/sessions/validate', '/users/{userId}/sessions/revoke'])
 })
 
 t.test('with SERVICE_API_KEYS set the document needs a key like the API does', async t => {
@@ -50,6 +50,7 @@ t.test('with SERVICE_API_KEYS set the document needs a key like the API does', a
   t.equal(ok.statusCode, 200)
   const keyed = ok.json<Document>()
   t.same(keyed.paths['/sessions/validate']?.post?.security, [{ apiKey: [] }], 'the API routes declare the key')
+  t.same(keyed.paths['/forward-auth']?.get?.security, [{ apiKey: [] }], 'so does the forward-auth check')
   t.notOk(keyed.paths['/healthz']?.get?.security, 'health routes do not')
   t.notOk(keyed.paths['/metrics']?.get?.security, 'nor does /metrics')
   t.notOk(doc.paths['/sessions/validate']?.post?.security, 'without SERVICE_API_KEYS nothing declares one')
