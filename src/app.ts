@@ -7,7 +7,7 @@ import promClient from '@platformatic/prom-client'
 import type { Config } from './config.js'
 import { createSql } from './db/postgres.js'
 import { createLimiter } from './db/limiter.js'
-import { createMetrics } from './metrics.js'
+import { createMetrics, dropMisnamedDefaults } from './metrics.js'
 import { createGuardedRedis, redisConfigured, type GuardedRedis } from './redis/guarded-redis.js'
 import { createRedisHealth } from './redis/redis-health.js'
 import { createSessionCache } from './sessions/session-cache.js'
@@ -95,6 +95,7 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
       }
     }
   })
+  dropMisnamedDefaults(metrics.registry)
 
   const sql = createSql(config, opts.databaseUrl)
   const limiter = createLimiter(config.databasePoolMax, config.databaseQueueMax)

@@ -147,6 +147,9 @@ function forwardAuth (env: Env): ForwardAuthConfig {
   }
 }
 
+// .env.example's placeholders look like this; a secret left so would be public.
+const PLACEHOLDER = /^<[^<>]*>$/
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export function loadConfig (env: Env): Config {
@@ -161,10 +164,14 @@ export function loadConfig (env: Env): Config {
   const keys = (raw(env, 'SERVICE_API_KEYS') ?? '').split(',').map(k => k.trim()).filter(k => k !== '')
   for (const key of keys) {
     if (key.length < 16) throw new ConfigError('SERVICE_API_KEYS', 'every key must be at least 16 characters')
+    if (PLACEHOLDER.test(key)) throw new ConfigError('SERVICE_API_KEYS', 'holds a <placeholder> from .env.example')
   }
   const metricsToken = raw(env, 'METRICS_TOKEN')
   if (metricsToken !== undefined && metricsToken.length < 16) {
     throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters')
+  }
+  if (metricsToken !== undefined && PLACEHOLDER.test(metricsToken)) {
+    throw new ConfigError('METRICS_TOKEN', 'holds a <placeholder> from .env.example')
   }
   const port = integer(env, 'PORT', 3000, 0, 65535)
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:'])

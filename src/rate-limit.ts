@@ -139,7 +139,8 @@ export function createLimiterBackend (config: BackendConfig, metrics: Metrics, l
   const breaker = circuitBreaker(handleAll, { halfOpenAfter: config.breakerHalfOpenAfterMs, breaker: new ConsecutiveBreaker(BREAKER_FAILURES) })
   breaker.onStateChange(state => { breakerClosed = state === CircuitState.Closed })
   const policy = wrap(breaker, timeout(config.redisTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }))
-  const durations = metrics.redisCommandDuration.labels('rate_limit_sync')
+  const durations = metrics.rateLimitSyncDuration
+  const syncErrors = metrics.rateLimitSyncErrors
   // Whether the counts are being shared: connected, and the breaker closed
   // (three failed syncs in a row open it).
   let breakerClosed = true
@@ -169,6 +170,7 @@ export function createLimiterBackend (config: BackendConfig, metrics: Metrics, l
     } catch (err) {
       // kept here, and added to the shared count once Redis answers again
       c.pending += add
+      syncErrors.inc()
       throw err
     } finally {
       c.sending -= add

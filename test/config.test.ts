@@ -49,6 +49,8 @@ t.test('a bad value names the variable and never echoes a URL', async t => {
     [{ BREAKER_THRESHOLD: '1.5' }, 'BREAKER_THRESHOLD'],
     [{ BREAKER_WINDOW_MS: '10s' }, 'BREAKER_WINDOW_MS'],
     [{ SERVICE_API_KEYS: 'short' }, 'SERVICE_API_KEYS'],
+    [{ SERVICE_API_KEYS: 'aaaaaaaaaaaaaaaa,<api-key-for-studio>' }, 'SERVICE_API_KEYS'],
+    [{ METRICS_TOKEN: '<metrics-bearer-token>' }, 'METRICS_TOKEN'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL']
   ]
   for (const [env, variable] of bad) {

@@ -1,12 +1,8 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import {
-  circuitBreaker, CircuitState, handleAll, SamplingBreaker, timeout, TimeoutStrategy, wrap
-} from 'cockatiel'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import type { Metrics } from '../metrics.js'
-
-export type CircuitName = 'closed' | 'open' | 'half-open'
+import { createRedisPolicy, type CircuitName } from './redis-policy.js'
 
 // Fail fast while disconnected and never replay: a command that was abandoned
 // (timed out, connection dropped) must not run later on a new connection.
@@ -20,8 +16,9 @@ export function failFastRedisOptions (connectTimeoutMs: number): RedisOptions {
     enableAutoPipelining: true,
     family: 0,
     connectTimeout: connectTimeoutMs,
-    // reconnect forever, backing off to 2 s: the cache comes back on its own
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000)
+    // reconnect forever, backing off to 1 s: the cache is used again within
+    // about a second of Redis coming back (a refused connect costs ~nothing)
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000)
   }
 }
 
@@ -104,36 +101,23 @@ export interface GuardedRedis {
 
 const GAUGE: Record<CircuitName, number> = { closed: 0, 'half-open': 1, open: 2 }
 
-function circuitName (state: CircuitState): CircuitName {
-  if (state === CircuitState.Closed) return 'closed'
-  if (state === CircuitState.HalfOpen) return 'half-open'
-  return 'open'
-}
-
 export function createGuardedRedis (
   config: RedisTarget & Pick<Config, 'redisTimeoutMs' | 'breakerThreshold' | 'breakerWindowMs' | 'breakerHalfOpenAfterMs'>,
   metrics: Metrics,
   log: FastifyBaseLogger
 ): GuardedRedis {
   const client = createRedisClient(config, Math.max(1000, config.redisTimeoutMs * 5))
-  // The breaker must trip under light traffic too: five calls in the window
-  // are enough for it to judge (cockatiel's default needs ~10 per second).
-  const breaker = circuitBreaker(handleAll, {
-    halfOpenAfter: config.breakerHalfOpenAfterMs,
-    breaker: new SamplingBreaker({
-      threshold: config.breakerThreshold,
-      duration: config.breakerWindowMs,
-      minimumRps: 5000 / config.breakerWindowMs
-    })
+  const guard = createRedisPolicy(client, {
+    timeoutMs: config.redisTimeoutMs,
+    threshold: config.breakerThreshold,
+    windowMs: config.breakerWindowMs,
+    maxTrialWaitMs: config.breakerHalfOpenAfterMs
   })
-  // abortOnReturn off: aborting each call's signal on success builds a
-  // DOMException per Redis call, a measurable cost on the hot path.
-  const policy = wrap(breaker, timeout(config.redisTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }))
+  const policy = guard.policy
 
   const gauge = metrics.breakerState.labels('redis')
   const opens = metrics.breakerOpens.labels('redis')
-  breaker.onStateChange(state => {
-    const name = circuitName(state)
+  guard.onStateChange(name => {
     gauge.set(GAUGE[name])
     if (name === 'open') opens.inc()
     log.warn({ circuit: name }, 'redis circuit %s', name)
@@ -173,7 +157,7 @@ export function createGuardedRedis (
 
   return {
     client,
-    get circuit () { return circuitName(breaker.state) },
+    get circuit () { return guard.circuit },
     async run<T>(command: string, fn: () => Promise<T>): Promise<T> {
       const start = performance.now()
       try {
@@ -195,6 +179,7 @@ export function createGuardedRedis (
       client.connect().catch(() => {})
     },
     async close () {
+      guard.close()
       try {
         await client.quit()
       } catch {

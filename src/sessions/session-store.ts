@@ -51,9 +51,16 @@ interface Waiter { resolve(record: SessionRecord | undefined): void, reject(err:
 // a statement apiece. A batch waits for nothing but the end of the turn.
 const MAX_BATCH = 500
 
+type QueryName = 'find_session' | 'revoke' | 'read_epoch' | 'bump_epoch' | 'write_activity' | 'ping' | 'replication_lag'
+// The queries each kind of store runs get their error series at start, so
+// that rate() sees the first error and a dashboard shows 0, not nothing.
+const PRIMARY_QUERIES: QueryName[] = ['find_session', 'revoke', 'read_epoch', 'bump_epoch', 'write_activity', 'ping']
+const REPLICA_QUERIES: QueryName[] = ['find_session', 'replication_lag']
+
 export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics, timeoutMs: number, queryPrefix = ''): SessionStore {
   const histogram = metrics.dbQueryDuration
   const errors = metrics.dbErrors
+  for (const name of queryPrefix === '' ? PRIMARY_QUERIES : REPLICA_QUERIES) errors.labels(queryPrefix + name).inc(0)
   // label children looked up once per query name, not once per query
   const timers = new Map<string, { observe(v: number): void }>()
   const timerFor = (name: string) => {
@@ -65,7 +72,7 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
   // A frozen Postgres must not hold requests forever: past the timeout the
   // caller gets an error (a 503) while the query keeps its slot until it ends,
   // so the number in flight never exceeds the pool.
-  async function query<T> (label: string, fn: () => Promise<T>): Promise<T> {
+  async function query<T> (label: QueryName, fn: () => Promise<T>): Promise<T> {
     const name = queryPrefix + label
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
