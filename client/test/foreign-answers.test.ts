@@ -85,3 +85,17 @@ t.test('revokeAll › keep is sent as { keep }, the user id escaped into the pat
   t.equal(await client.revokeAll('u'), 2)
   t.same(JSON.parse(lastBody), {}, 'and without keep, an empty object')
 })
+
+t.test('the caller\'s signal ends a wait for Retry-After at once', async t => {
+  handler = answer(503, '', { 'retry-after': '1' })
+  const controller = new AbortController()
+  let waiting = 0
+  // aborted 50 ms into the 1000 ms wait before the retry
+  const patient = createSessionClient({ url, timeoutMs: 3000, onRetry: () => { waiting++; setTimeout(() => controller.abort(), 50) } })
+  t.teardown(() => patient.close())
+  const start = performance.now()
+  t.same(await patient.validate('some-token', { signal: controller.signal }), { outcome: 'unavailable', reason: 'aborted' })
+  const ms = performance.now() - start
+  t.equal(waiting, 1, 'it was waiting to retry')
+  t.ok(ms < 900, `${Math.round(ms)} ms, not the 1000 ms wait`)
+})

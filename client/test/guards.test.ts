@@ -19,7 +19,8 @@ interface Teardown { teardown(fn: () => unknown): void }
 async function callerApp (t: Teardown, url: string): Promise<{ app: FastifyInstance, logs: string[] }> {
   const logs: string[] = []
   const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { logs.push(line) } } } })
-  await app.register(sessionAuthPlugin, { client: { url, timeoutMs: 500 }, cookie: 'sid' })
+  // no retries: the service's 503 and its Retry-After come straight through
+  await app.register(sessionAuthPlugin, { client: { url, timeoutMs: 5000, retries: 0 }, cookie: 'sid' })
   app.get('/me', { preHandler: app.requireSession }, async request => ({ email: request.auth?.user.email, sessionId: request.auth?.session.id }))
   app.get('/open', async request => ({ auth: request.auth }))
   await app.ready()

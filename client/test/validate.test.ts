@@ -79,8 +79,13 @@ t.test('revokeAll › every session of the user, cached or not', async t => {
   t.equal(await client.revokeAll(other), 0)
 })
 
+// The service does not take `keep` yet (it ignores the body); this runs once
+// its document declares a body for the route.
+const documented = await fetch(`${service.url}/docs/json`).then(async res => await res.json() as { paths: Record<string, { post?: { requestBody?: unknown } }> })
+const keepDeclared = documented.paths['/users/{userId}/sessions/revoke']?.post?.requestBody !== undefined
+
 t.test('revokeAll › keep spares that one session ("sign out everywhere else")', {
-  todo: 'the service ignores `keep` today: SPEC, POST /users/{userId}/sessions/revoke'
+  skip: keepDeclared ? false : 'the service does not declare a body for POST /users/{userId}/sessions/revoke yet'
 }, async t => {
   const other = await createUser(sql)
   const [current, elsewhere] = await Promise.all([createSession(sql, other), createSession(sql, other)])
