@@ -3,13 +3,15 @@
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # Build: dev dependencies (TypeScript) and the compiled output; none of it ships.
+# The service alone: the client workspace (client/) is not copied, and npm ci
+# skips a workspace whose folder is absent.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+RUN npm run build:service
 
 # Production dependencies only, installed from the lockfile.
 FROM ${NODE_IMAGE} AS deps

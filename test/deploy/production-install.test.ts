@@ -19,6 +19,7 @@ t.test('the Dockerfile is the recipe reproduced here', async t => {
   t.match(dockerfile, /^FROM node:|^ARG NODE_IMAGE=node:\d+\.\d+\.\d+-/m, 'a pinned Node base')
   t.ok((dockerfile.match(/^FROM /gm) ?? []).length >= 2, 'multi-stage')
   t.match(dockerfile, /npm ci --omit=dev/, 'production dependencies only')
+  t.match(dockerfile, /^RUN npm run build:service$/m, 'the service alone: client/ is not in the image')
   t.match(dockerfile, /^COPY --from=build \/app\/dist \.\/dist$/m)
   t.match(dockerfile, /^COPY migrations \.\/migrations$/m)
   t.match(dockerfile, /^USER node$/m, 'runs as a non-root user')
@@ -42,6 +43,8 @@ run('npm ci --omit=dev', 'npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', 
 t.test('the production install holds no dev dependencies', async t => {
   t.ok(existsSync(join(dir, 'node_modules/fastify')), 'fastify is installed')
   for (const dev of ['typescript', 'tap', 'eslint', 'testcontainers']) t.notOk(existsSync(join(dir, 'node_modules', dev)), `${dev} is not`)
+  // the root is an npm workspace; without client/ beside it npm ci leaves the client out
+  t.notOk(existsSync(join(dir, 'node_modules/@session-validator/client')), 'nor is the client workspace')
 })
 
 t.test('it starts without Redis, answers /healthz, and exits 0 on SIGTERM', async t => {

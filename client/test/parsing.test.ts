@@ -1,0 +1,43 @@
+import t from 'tap'
+import { retryAfterSeconds, tokenFrom } from '../src/index.js'
+import { retryAfterMs } from '../src/retry-after.js'
+
+t.test('Retry-After › seconds, an HTTP date, or nothing usable', async t => {
+  const now = Date.parse('2026-01-01T00:00:00Z')
+  t.equal(retryAfterMs('120', now), 120_000)
+  t.equal(retryAfterMs(' 0 ', now), 0)
+  t.equal(retryAfterMs(['3', '9'], now), 3000, 'the first of repeated headers')
+  t.equal(retryAfterMs('Thu, 01 Jan 2026 00:00:02 GMT', now), 2000)
+  t.equal(retryAfterMs('Wed, 31 Dec 2025 23:59:00 GMT', now), 0, 'a date in the past is now')
+  t.equal(retryAfterMs('soon', now), undefined)
+  t.equal(retryAfterMs('-1', now), undefined)
+  t.equal(retryAfterMs(undefined, now), undefined)
+})
+
+t.test('retryAfterSeconds › whole seconds, at least 1, 1 when unknown', async t => {
+  t.equal(retryAfterSeconds(undefined), '1')
+  t.equal(retryAfterSeconds(0), '1')
+  t.equal(retryAfterSeconds(1000), '1')
+  t.equal(retryAfterSeconds(1001), '2')
+})
+
+t.test('tokenFrom › Bearer first, then the named cookie', async t => {
+  t.equal(tokenFrom({ authorization: 'Bearer abc' }), 'abc')
+  t.equal(tokenFrom({ authorization: 'bearer   abc ' }), 'abc', 'scheme case and spaces as the service reads them')
+  t.equal(tokenFrom(new Headers({ authorization: 'Bearer abc', cookie: 'sid=def' }), 'sid'), 'abc')
+  t.equal(tokenFrom({ authorization: 'Basic xyz', cookie: 'sid=def' }, 'sid'), 'def', 'a non-Bearer Authorization falls back to the cookie')
+  t.equal(tokenFrom({ authorization: 'Basic xyz' }, 'sid'), null, 'and without one is malformed')
+  t.equal(tokenFrom({ authorization: 'Bearer a b' }), null)
+  t.equal(tokenFrom({}, 'sid'), undefined)
+  t.equal(tokenFrom({ cookie: 'other=1' }, 'sid'), undefined)
+})
+
+t.test('tokenFrom › cookies as browsers send them', async t => {
+  t.equal(tokenFrom({ cookie: 'a=1;sid=tok;b=2' }, 'sid'), 'tok')
+  t.equal(tokenFrom({ cookie: 'flag; sid=tok' }, 'sid'), 'tok', 'a pair without "=" is skipped')
+  t.equal(tokenFrom({ cookie: 'sid=first; sid=second' }, 'sid'), 'first', 'the first of two (the most specific path)')
+  t.equal(tokenFrom({ cookie: 'xsid=no; sid=yes' }, 'sid'), 'yes', 'names match whole')
+  t.equal(tokenFrom({ cookie: 'sid="quoted"' }, 'sid'), 'quoted')
+  t.equal(tokenFrom({ cookie: 'sid="' }, 'sid'), '"', 'a lone quote is a value, not quotes')
+  t.equal(tokenFrom({ cookie: ['sid=arr'] }, 'sid'), 'arr')
+})
