@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startChild, waitUntilServing, type Child } from './children.ts'
 import { onCleanup } from './cleanup.ts'
-import { freePort } from './free-port.ts'
+import { freePort } from '../src/free-port.ts'
 
 export interface NginxFront {
   child: Child

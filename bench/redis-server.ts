@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { startChild } from './children.ts'
 import { onCleanup } from './cleanup.ts'
-import { freePort } from './free-port.ts'
+import { freePort } from '../src/free-port.ts'
 import { sleep } from './stats.ts'
 
 export interface BenchRedis {

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { startChild, waitUntilServing, type Child } from './children.ts'
 import { buildRoot, serverEntry } from './dist.ts'
-import { freePort } from './free-port.ts'
+import { freePort } from '../src/free-port.ts'
 
 export interface Server {
   name: string

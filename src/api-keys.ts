@@ -1,16 +1,17 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { ForbiddenError } from './errors.js'
+import { sha256 } from './sha256.js'
 
 // Keys are held only as SHA-256 digests and compared in constant time; every
 // key is compared, so the time taken does not say which one nearly matched.
 export function apiKeyGuard (scope: FastifyInstance, keys: readonly string[]): void {
   if (keys.length === 0) return
-  const digests = keys.map(k => createHash('sha256').update(k).digest())
+  const digests = keys.map(sha256)
   scope.addHook('onRequest', async (request) => {
     const given = request.headers['x-api-key']
     if (typeof given !== 'string') throw new ForbiddenError()
-    const candidate = createHash('sha256').update(given).digest()
+    const candidate = sha256(given)
     let ok = false
     for (const d of digests) ok = timingSafeEqual(d, candidate) || ok
     if (!ok) throw new ForbiddenError()

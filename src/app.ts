@@ -24,7 +24,7 @@ import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { healthRoutes } from './routes/health.js'
 import { metricsRoute } from './routes/metrics.js'
 import { apiKeyGuard } from './api-keys.js'
-import { rateLimits } from './rate-limit.js'
+import { limits } from './limits/index.js'
 
 // fastify-metrics is CommonJS with its plugin on `default`
 const fastifyMetrics = ((fastifyMetricsModule as unknown as { default?: unknown }).default ?? fastifyMetricsModule) as FastifyPluginAsync<Record<string, unknown>>
@@ -138,7 +138,7 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
     await sql.end({ timeout: 5 })
   })
 
-  fastify.setErrorHandler((err: Error & { statusCode?: number, code?: string, validation?: unknown }, request, reply) => {
+  fastify.setErrorHandler((err: Error & { statusCode?: number, code?: string, retryAfter?: number }, request, reply) => {
     const statusCode = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
     const error = STATUS_CODES[statusCode] ?? 'Error'
     if (statusCode >= 500) {
@@ -146,6 +146,7 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
       if (statusCode === 503) reply.header('retry-after', '1')
       return reply.code(statusCode).send({ statusCode, code: err.code, error, message: GENERIC_5XX[statusCode] ?? error })
     }
+    if (statusCode === 429 && err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
     // JSON.parse's message quotes the input, which may be a token.
     const message = err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError
       ? 'Body is not valid JSON'
@@ -164,8 +165,8 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
   fastify.register(metricsRoute(metrics.registry, config.metricsToken))
   fastify.register(async function guarded (scope) {
     apiKeyGuard(scope, config.serviceApiKeys)
-    await rateLimits(scope, { config, metrics, log })
-    const validate = countedValidation(service, metrics)
+    const gate = await limits(scope, config, metrics, log)
+    const validate = countedValidation(service, metrics, gate)
     await scope.register(sessionRoutes(service, validate))
     await scope.register(forwardAuthRoutes(validate, config.forwardAuth))
   })

@@ -1,5 +1,6 @@
 // Configuration is read once, from the environment, and fails fast: a bad value
 // must stop the process with one line naming the variable, never half-start it.
+import { isIP } from 'node:net'
 
 export interface Config {
   port: number
@@ -26,10 +27,14 @@ export interface Config {
   breakerHalfOpenAfterMs: number
   serviceApiKeys: string[]
   metricsToken: string | undefined
-  /** Requests per window per caller on the guarded routes; 0 turns the limit off. */
+  /** Requests per window per caller on the guarded routes; 0 (the default) turns the limit off. */
   rateLimitMax: number
-  /** Failed validations (401) per window per caller; 0 turns the limit off. */
+  /** Lookups reaching Postgres that find no valid session, per window per end-user address; 0: no limit. */
   rateLimitFailedMax: number
+  /** The same per caller, whatever the end user; 0: no limit. */
+  rateLimitCallerFailedMax: number
+  /** Addresses and CIDRs whose X-Real-IP / X-Forwarded-For is believed. */
+  trustedProxies: string[]
   rateLimitWindowMs: number
   activityResolutionSeconds: number
   /** Sessions this instance keeps in its own memory; 0 turns the memory cache off. */
@@ -150,6 +155,21 @@ function forwardAuth (env: Env): ForwardAuthConfig {
 // .env.example's placeholders look like this; a secret left so would be public.
 const PLACEHOLDER = /^<[^<>]*>$/
 
+// `ip` or `ip/bits`, comma-separated, IPv4 or IPv6.
+function addresses (env: Env, name: string): string[] {
+  const value = raw(env, name)
+  if (value === undefined) return []
+  return value.split(',').map(s => s.trim()).filter(s => s !== '').map(entry => {
+    const [ip, bits, extra] = entry.split('/')
+    const version = isIP(ip ?? '')
+    const max = version === 6 ? 128 : 32
+    if (version === 0 || extra !== undefined || (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > max))) {
+      throw new ConfigError(name, `"${entry}" is not an IP address or CIDR`)
+    }
+    return entry
+  })
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export function loadConfig (env: Env): Config {
@@ -208,8 +228,10 @@ export function loadConfig (env: Env): Config {
     breakerHalfOpenAfterMs: integer(env, 'BREAKER_HALF_OPEN_AFTER_MS', 30_000, 10, 3_600_000),
     serviceApiKeys: keys,
     metricsToken,
-    rateLimitMax: integer(env, 'RATE_LIMIT_MAX', 6000, 0, 10_000_000),
+    rateLimitMax: integer(env, 'RATE_LIMIT_MAX', 0, 0, 10_000_000),
     rateLimitFailedMax: integer(env, 'RATE_LIMIT_FAILED_MAX', 600, 0, 10_000_000),
+    rateLimitCallerFailedMax: integer(env, 'RATE_LIMIT_CALLER_FAILED_MAX', 60_000, 0, 100_000_000),
+    trustedProxies: addresses(env, 'TRUSTED_PROXIES'),
     rateLimitWindowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 3_600_000),
     activityResolutionSeconds: integer(env, 'ACTIVITY_RESOLUTION_SECONDS', 60, 1, 86_400),
     localCacheMaxEntries: integer(env, 'LOCAL_CACHE_MAX_ENTRIES', 100_000, 0, 10_000_000),

@@ -13,6 +13,11 @@ export const ForbiddenError = createError('SV_FORBIDDEN', 'A valid x-api-key hea
 export const UnauthorizedMetricsError = createError('SV_METRICS_UNAUTHORIZED', 'A valid bearer token is required', 401)
 export const RateLimitedError = createError('SV_RATE_LIMITED', 'Too many %s; retry in %s seconds', 429)
 
+/** A 429 that says when to retry (the error handler sends it as Retry-After). */
+export function rateLimited (what: string, retryAfterSeconds: number): Error & { retryAfter: number } {
+  return Object.assign(new RateLimitedError(what, String(retryAfterSeconds)), { retryAfter: retryAfterSeconds })
+}
+
 // cockatiel's refusals (circuit open, timed out) are mapped here, once.
 export function isCacheRefusal (err: unknown): boolean {
   return err instanceof BrokenCircuitError || err instanceof TaskCancelledError

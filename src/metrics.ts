@@ -190,7 +190,7 @@ export function createMetrics () {
     }),
     rateLimited: new client.Counter({
       name: 'rate_limited_total',
-      help: 'Requests refused with 429, by budget (requests, failed_validations)',
+      help: 'Requests refused with 429, by budget (requests; failed_lookups_end_user and failed_lookups_caller: lookups that would have reached Postgres)',
       labelNames: ['budget'] as const,
       registers
     })
@@ -204,7 +204,7 @@ export function createMetrics () {
   metrics.breakerState.labels('redis').set(0)
   metrics.breakerOpens.labels('redis').inc(0)
   for (const reason of ['revoke', 'notify', 'epoch'] as const) metrics.cacheInvalidations.labels(reason).inc(0)
-  for (const budget of ['requests', 'failed_validations'] as const) metrics.rateLimited.labels(budget).inc(0)
+  for (const budget of ['requests', 'failed_lookups_end_user', 'failed_lookups_caller'] as const) metrics.rateLimited.labels(budget).inc(0)
   return Object.assign(metrics, {
     /** The memory cache whose size the gauges report. */
     trackLocalCache (cache: { size: number, bytes: number }) { localCache = cache }

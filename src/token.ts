@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto'
+import { sha256Hex } from './sha256.js'
 
 // 1-512 visible ASCII characters (0x21-0x7E), as the contract says.
 const TOKEN_PATTERN = /^[\x21-\x7e]{1,512}$/
@@ -19,5 +19,5 @@ export function isWellFormedToken (token: unknown): token is string {
 // Lowercase hex SHA-256 of the token's UTF-8 bytes: what Studio stores in
 // user_sessions.token. The raw token is never kept past this call.
 export function hashToken (token: string): string {
-  return hash('sha256', token, 'hex')
+  return sha256Hex(token)
 }

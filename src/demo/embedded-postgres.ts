@@ -1,23 +1,12 @@
-import { createServer } from 'node:net'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { freePort } from '../free-port.js'
 
 export interface EmbeddedPostgres {
   url: string
   /** NOTIFYs of every connection, delivered in-process (see below). */
   onNotification(listener: (channel: string, payload: string) => void): void
   close(): Promise<void>
-}
-
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
 }
 
 type Listener = (channel: string, payload: string) => void

@@ -1,13 +1,13 @@
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Metrics } from '../metrics.js'
-import type { SessionService, Validation } from '../sessions/session-service.js'
+import type { MissGate, SessionService, Validation } from '../sessions/session-service.js'
 
 // One validation as every route makes it: through the one SessionService
 // (same caches, same guarantees), timed, counted, and its cache status put on
 // the reply.
 export type CountedValidation = (digest: string, reply: FastifyReply) => Promise<Validation>
 
-export function countedValidation (service: SessionService, metrics: Metrics): CountedValidation {
+export function countedValidation (service: SessionService, metrics: Metrics, gate: MissGate<FastifyRequest> | undefined): CountedValidation {
   const duration = metrics.validationDuration
   // Label children bound once: no label lookup per request. Only a valid
   // answer can come from the cache (unknown tokens are never cached).
@@ -22,7 +22,7 @@ export function countedValidation (service: SessionService, metrics: Metrics): C
     const start = performance.now()
     let result
     try {
-      result = await service.validate(digest)
+      result = await service.validate(digest, gate, reply.request)
     } catch (err) {
       failed.inc()
       throw err

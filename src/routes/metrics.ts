@@ -1,12 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from '@platformatic/prom-client'
 import { UnauthorizedMetricsError } from '../errors.js'
-
-const digest = (value: string) => createHash('sha256').update(value).digest()
+import { sha256 } from '../sha256.js'
 
 export function metricsRoute (registry: Registry, token: string | undefined) {
-  const expected = token === undefined ? undefined : digest(`Bearer ${token}`)
+  const expected = token === undefined ? undefined : sha256(`Bearer ${token}`)
   return async function (app: FastifyInstance) {
     app.get('/metrics', {
       logLevel: 'warn',
@@ -14,7 +13,7 @@ export function metricsRoute (registry: Registry, token: string | undefined) {
     }, async (request, reply) => {
       if (expected !== undefined) {
         const given = request.headers.authorization
-        if (given === undefined || !timingSafeEqual(digest(given), expected)) throw new UnauthorizedMetricsError()
+        if (given === undefined || !timingSafeEqual(sha256(given), expected)) throw new UnauthorizedMetricsError()
       }
       reply.type(registry.contentType)
       return await registry.metrics()

@@ -20,8 +20,14 @@ export type Validation =
 
 export type RevokeTarget = { digest: string } | { sessionId: string } | { userId: string }
 
+/** Asked before a lookup reaches Postgres (may refuse it: a 429), told after one found nothing. */
+export interface MissGate<C> {
+  admit(context: C): unknown
+  failed(charge: unknown): void
+}
+
 export interface SessionService {
-  validate(digest: string): Promise<Validation>
+  validate<C>(digest: string, gate?: MissGate<C>, context?: C): Promise<Validation>
   revoke(target: RevokeTarget): Promise<number>
   readonly epoch: string | undefined
   readonly cacheEnabled: boolean
@@ -124,7 +130,7 @@ export function createSessionService ({ store, cache, local, coherence, activity
     get epoch () { return coherence.epoch },
     get cacheEnabled () { return cache !== undefined || local !== undefined },
 
-    async validate (digest) {
+    async validate (digest, gate, context) {
       // Read before any await: a fill that an invalidation overtakes gives up.
       const seq = local?.seq ?? 0
       let status: CacheStatus = 'bypass'
@@ -160,8 +166,13 @@ export function createSessionService ({ store, cache, local, coherence, activity
         }
       }
       if (status === 'miss') misses.inc()
+      // no cache answered: this lookup costs Postgres a query
+      const charge = gate?.admit(context!)
       const result = await singleFlight(digest, redisAnswered)
-      if (result.status !== 'valid') return { status: result.status, cache: status }
+      if (result.status !== 'valid') {
+        gate?.failed(charge)
+        return { status: result.status, cache: status }
+      }
       activity.touch(result.record.id)
       remember(digest, result.record, seq)
       return { status: 'valid', record: result.record, cache: status }

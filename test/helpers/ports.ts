@@ -1,4 +1,4 @@
-export { freePort } from '../../src/demo/embedded-postgres.js'
+export { freePort } from '../../src/free-port.js'
 
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 

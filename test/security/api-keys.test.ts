@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import t from 'tap'
 import { sleep } from '../helpers/ports.js'
-import { SYNC_EVERY_MS } from '../../src/rate-limit.js'
+import { SYNC_EVERY_MS } from '../../src/limits/shared-counter.js'
 import Fastify, { type InjectOptions } from 'fastify'
 import { app as sessionValidator, serverOptions } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'

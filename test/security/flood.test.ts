@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { SYNC_EVERY_MS } from '../../src/rate-limit.js'
+import { SYNC_EVERY_MS } from '../../src/limits/shared-counter.js'
 import type { FastifyInstance } from 'fastify'
 import { freshDatabase } from '../helpers/postgres.js'
 import { freshPrefix, inspector, keysUnder, ownRedis } from '../helpers/redis.js'
@@ -9,7 +9,7 @@ import { createSession, createUser } from '../helpers/fixtures.js'
 import { sleep } from '../helpers/ports.js'
 
 // A caller sprays random tokens. Nothing it sends is stored (no negative
-// entries), and the failed-validation budget caps what it costs Postgres.
+// entries), and the caller's failed-lookup budget caps what it costs Postgres.
 const FAILED_MAX = 50
 const FLOOD = 3000
 const CONCURRENCY = 20
@@ -27,7 +27,7 @@ const { app } = await testApp(t, {
   // A generous Redis timeout: on a loaded test machine a slow answer would move
   // the counting to this instance's memory, which starts from zero (by design,
   // see rate-limit.test.ts) and would blur the bound measured here.
-  env: { SERVICE_API_KEYS: `${attacker},${studio}`, RATE_LIMIT_FAILED_MAX: String(FAILED_MAX), RATE_LIMIT_MAX: '100000', REDIS_TIMEOUT_MS: '1000' }
+  env: { SERVICE_API_KEYS: `${attacker},${studio}`, RATE_LIMIT_CALLER_FAILED_MAX: String(FAILED_MAX), RATE_LIMIT_MAX: '100000', RATE_LIMIT_WINDOW_MS: '3600000', REDIS_TIMEOUT_MS: '1000' }
 })
 const userId = await createUser(db.sql)
 

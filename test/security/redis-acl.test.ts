@@ -6,7 +6,7 @@ import { freshPrefix, keysUnder, ownRedis } from '../helpers/redis.js'
 import { testApp } from '../helpers/app.js'
 import { createSession, createUser } from '../helpers/fixtures.js'
 import { sleep, waitFor } from '../helpers/ports.js'
-import { SYNC_EVERY_MS } from '../../src/rate-limit.js'
+import { SYNC_EVERY_MS } from '../../src/limits/shared-counter.js'
 
 // The service runs as a Redis user that may run only the commands it uses, on
 // only its own keys. With the default prefix the line reads (ACL_LINE below):
@@ -68,8 +68,9 @@ async function createRestrictedUser (name: string, prefix: string, allowed = com
 // the health report and the rate limiter. What happened is returned, not
 // asserted, so that a run with a command missing can be judged by the ACL log.
 async function everyRedisPath (t: Test, url: string, prefix: string) {
-  // memory off: every validation below must take its Redis path
-  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl: url, prefix, waitForCache: false, env: { LOCAL_CACHE_MAX_ENTRIES: '0' } })
+  // memory off: every validation below must take its Redis path; the request
+  // limit on (it is off by default), so that the limiter's commands are used too
+  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl: url, prefix, waitForCache: false, env: { LOCAL_CACHE_MAX_ENTRIES: '0', RATE_LIMIT_MAX: '1000' } })
   await waitFor('the epoch', () => app.sessions.epoch !== undefined)
   await waitFor('redis', () => app.cacheClient?.client.status === 'ready', 2000).catch(() => {})
   await waitFor('the shared cache', () => app.coherence.sharedReadable(), 2000).catch(() => {})
