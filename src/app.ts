@@ -14,7 +14,7 @@ import { createSessionCache } from './sessions/session-cache.js'
 import { createLocalCache } from './sessions/local-cache.js'
 import { createSessionStore } from './sessions/session-store.js'
 import { createActivityWriter } from './sessions/activity-writer.js'
-import { createSessionService, type SessionService } from './sessions/session-service.js'
+import { createSessionService, idleRule, type SessionService } from './sessions/session-service.js'
 import { createCoherence, newInstanceId, type Coherence } from './sessions/coherence/index.js'
 import { inProcessFeed, postgresFeed, type InProcessNotifications } from './sessions/coherence/notifications.js'
 import { createReplicaReader } from './sessions/replica-reader.js'
@@ -22,6 +22,7 @@ import { sessionRoutes } from './routes/sessions.js'
 import { countedValidation } from './routes/counted-validation.js'
 import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { healthRoutes } from './routes/health.js'
+import { userSessionRoutes } from './routes/user-sessions.js'
 import { metricsRoute } from './routes/metrics.js'
 import { apiKeyGuard } from './api-keys.js'
 import { limits } from './limits/index.js'
@@ -113,7 +114,8 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
     ? undefined
     : createLocalCache({ maxEntries: config.localCacheMaxEntries, maxBytes: config.localCacheMaxBytes, ttlMs: config.localCacheTtlSeconds * 1000 }, metrics)
   if (local !== undefined) metrics.trackLocalCache(local)
-  const activity = createActivityWriter(store, config.activityResolutionSeconds, metrics, log)
+  const sliding = config.sessionSlidingSeconds === 0 ? undefined : { seconds: config.sessionSlidingSeconds, maxSeconds: config.sessionAbsoluteMaxSeconds }
+  const activity = createActivityWriter(store, config.activityResolutionSeconds, sliding, metrics, log)
   // A replica is only worth reading with a cache whose tombstones can veto it.
   const replica = config.databaseReadUrl !== undefined && cache !== undefined
     ? createReplicaReader(config.databaseReadUrl, config, metrics, log)
@@ -123,7 +125,7 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
   const id = newInstanceId()
   const feed = opts.notifications !== undefined ? inProcessFeed(opts.notifications) : postgresFeed(opts.databaseUrl, config, log, id)
   const coherence = createCoherence({ config, id, feed, prober, store, redis, cache, local, replica, metrics, log })
-  const service = createSessionService({ store, cache, local, coherence, activity, metrics, log, beforeFill: opts.beforeFill, replica })
+  const service = createSessionService({ store, cache, local, coherence, activity, metrics, log, beforeFill: opts.beforeFill, replica, idle: idleRule(config) })
   fastify.decorate('sessions', service)
   fastify.decorate('coherence', coherence)
   fastify.decorate('cacheClient', redis)
@@ -168,6 +170,7 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
     const gate = await limits(scope, config, metrics, log)
     const validate = countedValidation(service, metrics, gate)
     await scope.register(sessionRoutes(service, validate))
+    await scope.register(userSessionRoutes(service))
     await scope.register(forwardAuthRoutes(validate, config.forwardAuth))
   })
 }

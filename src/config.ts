@@ -37,6 +37,12 @@ export interface Config {
   trustedProxies: string[]
   rateLimitWindowMs: number
   activityResolutionSeconds: number
+  /** A session unused for this long is answered 401 idle; 0 (the default) turns it off. */
+  sessionIdleTimeoutSeconds: number
+  /** While used, expires_at moves to now + this (written behind); 0 (the default) turns it off. */
+  sessionSlidingSeconds: number
+  /** Sliding never moves expires_at past created_at + this. */
+  sessionAbsoluteMaxSeconds: number
   /** Sessions this instance keeps in its own memory; 0 turns the memory cache off. */
   localCacheMaxEntries: number
   localCacheMaxBytes: number
@@ -203,6 +209,13 @@ export function loadConfig (env: Env): Config {
   if (redisSentinels.length > 0 && redisSentinelMaster === undefined) {
     throw new ConfigError('REDIS_SENTINEL_MASTER', 'is required with REDIS_SENTINELS')
   }
+  const activityResolutionSeconds = integer(env, 'ACTIVITY_RESOLUTION_SECONDS', 60, 1, 86_400)
+  const sessionSlidingSeconds = integer(env, 'SESSION_SLIDING_SECONDS', 0, 0, 10 * 365 * 86_400)
+  // A session used now is extended at most once per resolution and held back
+  // for up to two: a shorter sliding window could expire a session in use.
+  if (sessionSlidingSeconds > 0 && sessionSlidingSeconds <= 2 * activityResolutionSeconds) {
+    throw new ConfigError('SESSION_SLIDING_SECONDS', `must be more than twice ACTIVITY_RESOLUTION_SECONDS (${activityResolutionSeconds}), or 0`)
+  }
   return {
     port,
     host: raw(env, 'HOST') ?? '::',
@@ -233,7 +246,10 @@ export function loadConfig (env: Env): Config {
     rateLimitCallerFailedMax: integer(env, 'RATE_LIMIT_CALLER_FAILED_MAX', 60_000, 0, 100_000_000),
     trustedProxies: addresses(env, 'TRUSTED_PROXIES'),
     rateLimitWindowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 3_600_000),
-    activityResolutionSeconds: integer(env, 'ACTIVITY_RESOLUTION_SECONDS', 60, 1, 86_400),
+    activityResolutionSeconds,
+    sessionIdleTimeoutSeconds: integer(env, 'SESSION_IDLE_TIMEOUT_SECONDS', 0, 0, 10 * 365 * 86_400),
+    sessionSlidingSeconds,
+    sessionAbsoluteMaxSeconds: integer(env, 'SESSION_ABSOLUTE_MAX_SECONDS', 30 * 86_400, 1, 100 * 365 * 86_400),
     localCacheMaxEntries: integer(env, 'LOCAL_CACHE_MAX_ENTRIES', 100_000, 0, 10_000_000),
     localCacheMaxBytes: integer(env, 'LOCAL_CACHE_MAX_BYTES', 128 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
     localCacheTtlSeconds: integer(env, 'LOCAL_CACHE_TTL_SECONDS', 60, 1, 86_400),

@@ -2,6 +2,7 @@ import { sha256Hex } from './sha256.js'
 
 // 1-512 visible ASCII characters (0x21-0x7E), as the contract says.
 const TOKEN_PATTERN = /^[\x21-\x7e]{1,512}$/
+export const TOKEN_RULE = 'token must be 1-512 visible ASCII characters (0x21-0x7E)'
 
 const BEARER = /^bearer(?: +|$)/i
 

@@ -14,7 +14,8 @@ export function countedValidation (service: SessionService, metrics: Metrics, ga
   const counted = {
     valid: { hit: metrics.validations.labels('valid', 'cache'), miss: metrics.validations.labels('valid', 'database') },
     not_found: metrics.validations.labels('not_found', 'database'),
-    expired: metrics.validations.labels('expired', 'database')
+    expired: metrics.validations.labels('expired', 'database'),
+    idle: metrics.validations.labels('idle', 'database')
   }
   const failed = metrics.validations.labels('error', 'none')
 

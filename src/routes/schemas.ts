@@ -50,9 +50,36 @@ export const invalidResponse = {
   type: 'object',
   properties: {
     valid: { type: 'boolean', const: false },
-    reason: { type: 'string', enum: ['not_found', 'expired'] }
+    reason: {
+      type: 'string',
+      enum: ['not_found', 'expired', 'idle'],
+      description: 'not_found: no such session (never issued, revoked, deleted); expired: past expires_at; idle: unused for longer than the idle timeout (only when SESSION_IDLE_TIMEOUT_SECONDS is set)'
+    }
   },
   required: ['valid', 'reason']
+} as const
+
+export const sessionListResponse = {
+  type: 'object',
+  properties: {
+    sessions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          createdAt: isoTime,
+          lastActivityAt: { type: ['string', 'null'], format: 'date-time' },
+          expiresAt: isoTime,
+          ipAddress: nullableString,
+          userAgent: nullableString
+        },
+        required: ['id', 'createdAt', 'lastActivityAt', 'expiresAt', 'ipAddress', 'userAgent']
+      }
+    },
+    next: { type: ['string', 'null'], description: 'pass as ?cursor= for the next page; null on the last one' }
+  },
+  required: ['sessions', 'next']
 } as const
 
 export const revokedResponse = {

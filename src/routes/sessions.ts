@@ -1,13 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BadRequestError } from '../errors.js'
-import { bearerCredential, hashToken, isWellFormedToken } from '../token.js'
+import { bearerCredential, hashToken, isWellFormedToken, TOKEN_RULE } from '../token.js'
 import type { SessionRecord } from '../sessions/session-record.js'
 import type { SessionService } from '../sessions/session-service.js'
 import type { CountedValidation } from './counted-validation.js'
 import { errorResponses, invalidResponse, revokedResponse, validResponse } from './schemas.js'
 
 const BODY_LIMIT = 4096
-const TOKEN_RULE = 'token must be 1-512 visible ASCII characters (0x21-0x7E)'
 
 interface TokenBody { token?: unknown }
 interface RevokeBody { token?: unknown, sessionId?: string }
@@ -109,21 +108,6 @@ export function sessionRoutes (service: SessionService, validate: CountedValidat
         return { revoked: await service.revoke({ digest: hashToken(token) }) }
       }
       return { revoked: await service.revoke({ sessionId: sessionId!.toLowerCase() }) }
-    })
-
-    app.post<{ Params: { userId: string } }>('/users/:userId/sessions/revoke', {
-      bodyLimit: BODY_LIMIT,
-      schema: {
-        summary: 'Revoke every session of a user',
-        params: {
-          type: 'object',
-          properties: { userId: { type: 'string', format: 'uuid' } },
-          required: ['userId']
-        },
-        response: { 200: revokedResponse, ...errorResponses }
-      }
-    }, async (request) => {
-      return { revoked: await service.revoke({ userId: request.params.userId.toLowerCase() }) }
     })
   }
 }

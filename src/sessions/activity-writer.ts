@@ -2,7 +2,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { errorCode } from '../errors.js'
 import type { Metrics } from '../metrics.js'
-import type { SessionStore } from './session-store.js'
+import type { SessionStore, Sliding } from './session-store.js'
 
 export interface ActivityWriter {
   touch(sessionId: string): void
@@ -20,15 +20,16 @@ const MAX_PENDING = 100_000
 const BATCH = 500
 const FLUSH_EVERY_MS = 200
 
-// last_activity_at is written behind, in batches: at most one write per session
-// per resolution, one UPDATE per flush, never one per request. The time
-// written is the flush's (Postgres' now()), at most FLUSH_EVERY_MS late.
+// last_activity_at (and, with sliding expiry, expires_at) is written behind,
+// in batches: at most one write per session per resolution, one UPDATE per
+// flush, never one per request. The time written is the flush's (Postgres'
+// now()), at most FLUSH_EVERY_MS late.
 //
 // "Written lately" is two generations of sets, swapped every resolution: a
 // session in either is not queued again. That holds back a session for
 // between one and two resolutions, with no per-session timestamps to keep or
 // sweep.
-export function createActivityWriter (store: SessionStore, resolutionSeconds: number, metrics: Metrics, log: FastifyBaseLogger): ActivityWriter {
+export function createActivityWriter (store: SessionStore, resolutionSeconds: number, sliding: Sliding | undefined, metrics: Metrics, log: FastifyBaseLogger): ActivityWriter {
   let current = new Set<string>()
   let previous = new Set<string>()
   let pending = new Set<string>()
@@ -43,7 +44,7 @@ export function createActivityWriter (store: SessionStore, resolutionSeconds: nu
 
   async function writeBatch (ids: string[]): Promise<void> {
     try {
-      await store.writeActivity(ids)
+      await store.writeActivity(ids, sliding)
       metrics.activityWrites.inc(ids.length)
     } catch (err) {
       log.warn({ code: errorCode(err), sessions: ids.length }, 'activity flush failed; kept for the next one')

@@ -1,6 +1,7 @@
 // The validate and revoke paths: memory (L1), then Redis (L2), then Postgres.
 // What keeps the caches true is coherence/ (read its index.ts first).
 import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../config.js'
 import { DependencyUnavailableError, errorCode } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import type { ActivityWriter } from './activity-writer.js'
@@ -9,16 +10,32 @@ import type { LocalCache } from './local-cache.js'
 import type { ReplicaReader } from './replica-reader.js'
 import type { SessionCache } from './session-cache.js'
 import type { SessionRecord } from './session-record.js'
-import type { SessionStore } from './session-store.js'
+import type { ListedSession, ListPosition, RevokeTarget, SessionStore } from './session-store.js'
 
 export type CacheStatus = 'hit' | 'miss' | 'bypass'
 export type CacheTier = 'local' | 'redis'
 
+export type Invalid = 'not_found' | 'expired' | 'idle'
+
 export type Validation =
   | { status: 'valid', record: SessionRecord, cache: CacheStatus, tier?: CacheTier | undefined }
-  | { status: 'not_found' | 'expired', record?: undefined, cache: CacheStatus, tier?: undefined }
+  | { status: Invalid, record?: undefined, cache: CacheStatus, tier?: undefined }
 
-export type RevokeTarget = { digest: string } | { sessionId: string } | { userId: string }
+export type { RevokeTarget } from './session-store.js'
+
+/**
+ * The idle timeout, judged on last_activity_at as Postgres has it. That value
+ * lags a use anywhere by up to two activity resolutions (the write-behind holds
+ * a session back for one to two) plus a flush: only past the timeout *and*
+ * that lag is a session idle, so no instance calls idle a session another one
+ * saw in use. Undefined: no idle timeout.
+ */
+export interface IdleRule { afterMs: number }
+
+export function idleRule (config: Pick<Config, 'sessionIdleTimeoutSeconds' | 'activityResolutionSeconds'>): IdleRule | undefined {
+  if (config.sessionIdleTimeoutSeconds === 0) return undefined
+  return { afterMs: (config.sessionIdleTimeoutSeconds + 2 * config.activityResolutionSeconds + 1) * 1000 }
+}
 
 /** Asked before a lookup reaches Postgres (may refuse it: a 429), told after one found nothing. */
 export interface MissGate<C> {
@@ -29,6 +46,8 @@ export interface MissGate<C> {
 export interface SessionService {
   validate<C>(digest: string, gate?: MissGate<C>, context?: C): Promise<Validation>
   revoke(target: RevokeTarget): Promise<number>
+  /** The user's live sessions (not expired, not idle), newest activity first, from Postgres. */
+  listSessions(userId: string, limit: number, after: ListPosition | undefined): Promise<ListedSession[]>
   readonly epoch: string | undefined
   readonly cacheEnabled: boolean
 }
@@ -43,11 +62,12 @@ export interface SessionServiceDeps {
   log: FastifyBaseLogger
   beforeFill?: ((digest: string) => Promise<void>) | undefined
   replica?: ReplicaReader | undefined
+  idle?: IdleRule | undefined
 }
 
-type Lookup = { status: 'valid', record: SessionRecord } | { status: 'not_found' | 'expired' }
+type Lookup = { status: 'valid', record: SessionRecord } | { status: Invalid }
 
-export function createSessionService ({ store, cache, local, coherence, activity, metrics, log, beforeFill, replica }: SessionServiceDeps): SessionService {
+export function createSessionService ({ store, cache, local, coherence, activity, metrics, log, beforeFill, replica, idle }: SessionServiceDeps): SessionService {
   const inflight = new Map<string, Promise<Lookup>>()
   const localHits = metrics.cacheHits.labels('local')
   const redisHits = metrics.cacheHits.labels('redis')
@@ -77,10 +97,23 @@ export function createSessionService ({ store, cache, local, coherence, activity
     }
   }
 
+  const idleAfter = idle?.afterMs ?? Infinity
+  const idleFor = (record: SessionRecord, now: number) => now - (record.lastActivityAt ?? record.createdAt) > idleAfter
+
   function answer (record: SessionRecord | undefined): Lookup {
     if (record === undefined) return { status: 'not_found' }
-    if (record.expiresAt <= Date.now()) return { status: 'expired' }
+    const now = Date.now()
+    if (record.expiresAt <= now) return { status: 'expired' }
+    if (idleFor(record, now)) return { status: 'idle' }
     return { status: 'valid', record }
+  }
+
+  // A cached copy is answered only while it is live by its own fields; one
+  // that looks expired or idle is judged by Postgres, whose row may say
+  // otherwise (a sliding expiry moved, another instance saw it in use).
+  const live = (record: SessionRecord) => {
+    const now = Date.now()
+    return record.expiresAt > now && !idleFor(record, now)
   }
 
   async function lookup (digest: string, fill: boolean): Promise<Lookup> {
@@ -138,7 +171,7 @@ export function createSessionService ({ store, cache, local, coherence, activity
       // may run before the invalidations already waiting in the socket.
       if (local !== undefined && coherence.localServable()) {
         const record = local.get(digest)
-        if (record !== undefined && record.expiresAt > Date.now()) {
+        if (record !== undefined && live(record)) {
           localHits.inc()
           activity.touch(record.id)
           return { status: 'valid', record, cache: 'hit', tier: 'local' }
@@ -153,7 +186,7 @@ export function createSessionService ({ store, cache, local, coherence, activity
           redisAnswered = true
           status = 'miss'
           if (entry !== undefined) {
-            if (entry.epoch === coherence.epoch && entry.record.expiresAt > Date.now()) {
+            if (entry.epoch === coherence.epoch && live(entry.record)) {
               redisHits.inc()
               activity.touch(entry.record.id)
               if (coherence.sharedCopyable()) remember(digest, entry.record, seq)
@@ -178,10 +211,21 @@ export function createSessionService ({ store, cache, local, coherence, activity
       return { status: 'valid', record: result.record, cache: status }
     },
 
+    async listSessions (userId, limit, after) {
+      try {
+        return await store.listSessions(userId, limit, after, idle === undefined ? undefined : Date.now() - idle.afterMs)
+      } catch (err) {
+        log.warn({ code: errorCode(err) }, 'listing sessions failed')
+        throw new DependencyUnavailableError()
+      }
+    },
+
     async revoke (target) {
       let committedAt = 0
       let outcome: { count: number, digests: string[], movedTo: string | undefined }
-      const userId = 'userId' in target ? target.userId : undefined
+      // All of a user's sessions: also what the user index names. All but one:
+      // exactly the deleted ones, so that the one kept stays cached.
+      const userId = 'userId' in target && target.keep === undefined ? target.userId : undefined
       try {
         outcome = await store.revoke(target, async (revoked, moveEpoch) => {
           const digests = revoked.map(r => r.digest)

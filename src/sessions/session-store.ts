@@ -15,13 +15,36 @@ class QueryTimeoutError extends Error {
 
 export interface Revoked { digest: string, userId: string }
 
+export interface Sliding { seconds: number, maxSeconds: number }
+
+/** Where a page of the list ends: the last session's activity (epoch microseconds, exact) and id. */
+export interface ListPosition { activityUs: string, id: string }
+
+export interface ListedSession {
+  id: string
+  createdAt: number
+  lastActivityAt: number | null
+  expiresAt: number
+  ipAddress: string | null
+  userAgent: string | null
+  /** coalesce(last_activity_at, created_at) in epoch microseconds: the list's order */
+  activityUs: string
+}
+
+export type RevokeTarget =
+  | { digest: string }
+  | { sessionId: string }
+  | { userId: string, keep?: { digest: string } | { sessionId: string } }
+
 export interface SessionStore {
   findByDigest(digest: string): Promise<SessionRecord | undefined>
   /** Runs `fn` in a transaction holding the deleted rows; `moveEpoch` inside it commits with the delete. */
-  revoke<T>(target: { digest: string } | { sessionId: string } | { userId: string }, fn: (revoked: Revoked[], moveEpoch: () => Promise<string>) => Promise<T>): Promise<T>
-  readEpoch(): Promise<string>
+  revoke<T>(target: RevokeTarget, fn: (revoked: Revoked[], moveEpoch: () => Promise<string>) => Promise<T>): Promise<T>
   bumpEpoch(): Promise<string>
-  writeActivity(ids: string[]): Promise<number>
+  /** last_activity_at = now() for these sessions; with `sliding`, expires_at moves forward too. */
+  writeActivity(ids: string[], sliding?: Sliding): Promise<number>
+  /** A user's live sessions, newest activity first, after the `after` position. */
+  listSessions(userId: string, limit: number, after: ListPosition | undefined, idleBefore: number | undefined): Promise<ListedSession[]>
   ping(): Promise<void>
   /** On a replica: milliseconds its replay is behind (0 when caught up). */
   replicationLagMs(): Promise<number>
@@ -51,10 +74,10 @@ interface Waiter { resolve(record: SessionRecord | undefined): void, reject(err:
 // a statement apiece. A batch waits for nothing but the end of the turn.
 const MAX_BATCH = 500
 
-type QueryName = 'find_session' | 'revoke' | 'read_epoch' | 'bump_epoch' | 'write_activity' | 'ping' | 'replication_lag'
+type QueryName = 'find_session' | 'revoke' | 'bump_epoch' | 'write_activity' | 'list_sessions' | 'ping' | 'replication_lag'
 // The queries each kind of store runs get their error series at start, so
 // that rate() sees the first error and a dashboard shows 0, not nothing.
-const PRIMARY_QUERIES: QueryName[] = ['find_session', 'revoke', 'read_epoch', 'bump_epoch', 'write_activity', 'ping']
+const PRIMARY_QUERIES: QueryName[] = ['find_session', 'revoke', 'bump_epoch', 'write_activity', 'list_sessions', 'ping']
 const REPLICA_QUERIES: QueryName[] = ['find_session', 'replication_lag']
 
 export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics, timeoutMs: number, queryPrefix = ''): SessionStore {
@@ -149,13 +172,18 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
       })
     },
 
-    async revoke<T> (target: Parameters<SessionStore['revoke']>[0], fn: (revoked: Revoked[], moveEpoch: () => Promise<string>) => Promise<T>): Promise<T> {
+    async revoke<T> (target: RevokeTarget, fn: (revoked: Revoked[], moveEpoch: () => Promise<string>) => Promise<T>): Promise<T> {
       return await query('revoke', () => sql.begin(async tx => {
+        const keep = 'userId' in target ? target.keep : undefined
         const rows = ('digest' in target
           ? await tx`DELETE FROM platform.user_sessions WHERE token = ${target.digest} RETURNING token, user_id`.values()
           : 'sessionId' in target
             ? await tx`DELETE FROM platform.user_sessions WHERE id = ${target.sessionId} RETURNING token, user_id`.values()
-            : await tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} RETURNING token, user_id`.values()
+            : keep === undefined
+              ? await tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} RETURNING token, user_id`.values()
+              : 'digest' in keep
+                ? await tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} AND token <> ${keep.digest} RETURNING token, user_id`.values()
+                : await tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} AND id <> ${keep.sessionId} RETURNING token, user_id`.values()
         ) as unknown as Array<[string, string]>
         const revoked = rows.map(([digest, userId]) => ({ digest, userId }))
         return await fn(revoked, async () => {
@@ -165,28 +193,64 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
       }) as Promise<T>)
     },
 
-    async readEpoch () {
-      const rows = await query('read_epoch', async () =>
-        await sql`SELECT epoch::text FROM session_validator.cache_epoch`.values() as unknown as Array<[string]>)
-      return rows[0]?.[0] ?? '1'
-    },
-
     async bumpEpoch () {
       const rows = await query('bump_epoch', async () =>
         await sql`UPDATE session_validator.cache_epoch SET epoch = epoch + 1 RETURNING epoch::text`.values() as unknown as Array<[string]>)
       return rows[0]?.[0] ?? '1'
     },
 
-    async writeActivity (ids) {
+    async writeActivity (ids, sliding) {
       // One statement per flush, the flush's time for all. Sorted ids take row
       // locks in one order, so two instances flushing together cannot deadlock.
+      // A sliding expiry only ever moves forward, and never past the maximum.
       ids.sort()
-      const result = await query('write_activity', () => sql`
-        UPDATE platform.user_sessions
-           SET last_activity_at = now()
-         WHERE id = ANY(${ids}::uuid[])
-           AND (last_activity_at IS NULL OR last_activity_at < now())`)
+      const result = await query('write_activity', () => sliding === undefined
+        ? sql`
+          UPDATE platform.user_sessions
+             SET last_activity_at = now()
+           WHERE id = ANY(${ids}::uuid[])
+             AND (last_activity_at IS NULL OR last_activity_at < now())`
+        : sql`
+          UPDATE platform.user_sessions
+             SET last_activity_at = now(),
+                 expires_at = greatest(expires_at, least(now() + ${sliding.seconds} * interval '1 second',
+                                                         created_at + ${sliding.maxSeconds} * interval '1 second'))
+           WHERE id = ANY(${ids}::uuid[])
+             AND (last_activity_at IS NULL OR last_activity_at < now())
+             AND expires_at > now()`)
       return result.count
+    },
+
+    async listSessions (userId, limit, after, idleBefore) {
+      // Keyset pagination on (activity, id), newest first: stable while
+      // sessions come and go, and no OFFSET to scan past.
+      const afterUs = after?.activityUs ?? null
+      const afterId = after?.id ?? null
+      const notIdle = idleBefore === undefined ? null : new Date(idleBefore)
+      // the position is exact microseconds (extract() computes in numeric): a
+      // millisecond or float cursor would skip sessions that differ below it
+      const rows = await query('list_sessions', async () => await sql`
+        SELECT id, date_part('epoch', created_at) * 1000, date_part('epoch', last_activity_at) * 1000,
+               date_part('epoch', expires_at) * 1000, ip_address, user_agent,
+               ((extract(epoch FROM coalesce(last_activity_at, created_at)) * 1000000)::bigint)::text
+          FROM platform.user_sessions
+         WHERE user_id = ${userId}
+           AND expires_at > now()
+           AND (${notIdle}::timestamptz IS NULL OR coalesce(last_activity_at, created_at) >= ${notIdle}::timestamptz)
+           AND (${afterUs}::bigint IS NULL
+                OR (coalesce(last_activity_at, created_at), id) <
+                   (timestamptz 'epoch' + ${afterUs}::bigint * interval '1 microsecond', ${afterId}::uuid))
+         ORDER BY coalesce(last_activity_at, created_at) DESC, id DESC
+         LIMIT ${limit}`.values() as unknown as Array<[string, number, number | null, number, string | null, string | null, string]>)
+      return rows.map(r => ({
+        id: r[0],
+        createdAt: Math.floor(r[1]),
+        lastActivityAt: r[2] === null ? null : Math.floor(r[2]),
+        expiresAt: Math.floor(r[3]),
+        ipAddress: r[4],
+        userAgent: r[5],
+        activityUs: r[6]
+      }))
     },
 
     async ping () {

@@ -20,7 +20,7 @@ t.test('every route is listed with its responses', async t => {
   const expected: Array<[string, string, string[]]> = [
     ['post', '/sessions/validate', ['200', '401', '400', '413', '503']],
     ['post', '/sessions/revoke', ['200', '400', '503']],
-    ['post', '/users/{userId}/sessions/revoke', ['200', '400', '503']],
+    ['post', '/users/{userId}/sessions', '/users/{userId}/sessions/revoke', ['200', '400', '503']],
     ['get', '/healthz', ['200']],
     ['get', '/readyz', ['200', '503']],
     ['get', '/healthz/redis', ['200', '503']],
