@@ -20,7 +20,8 @@ t.test('every route is listed with its responses', async t => {
   const expected: Array<[string, string, string[]]> = [
     ['post', '/sessions/validate', ['200', '401', '400', '413', '503']],
     ['post', '/sessions/revoke', ['200', '400', '503']],
-    ['post', '/users/{userId}/sessions', '/users/{userId}/sessions/revoke', ['200', '400', '503']],
+    ['post', '/users/{userId}/sessions/revoke', ['200', '400', '503']],
+    ['get', '/users/{userId}/sessions', ['200', '400', '503']],
     ['get', '/healthz', ['200']],
     ['get', '/readyz', ['200', '503']],
     ['get', '/healthz/redis', ['200', '503']],
@@ -39,7 +40,7 @@ t.test('every route is listed with its responses', async t => {
 t.test('the document describes the service, not itself', async t => {
   t.notOk(doc.paths['/docs/json'], '/docs/json is hidden')
   const listed = Object.keys(doc.paths).sort()
-  t.same(listed, ['/forward-auth', '/healthz', '/healthz/redis', '/metrics', '/readyz', '/sessions/revoke', '/sessions/validate', '/users/{userId}/sessions/revoke'])
+  t.same(listed, ['/forward-auth', '/healthz', '/healthz/redis', '/metrics', '/readyz', '/sessions/revoke', '/sessions/validate', '/users/{userId}/sessions', '/users/{userId}/sessions/revoke'])
 })
 
 t.test('with SERVICE_API_KEYS set the document needs a key like the API does', async t => {
