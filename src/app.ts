@@ -18,6 +18,9 @@ import { createSessionService, idleRule, type SessionService } from './sessions/
 import { createCoherence, newInstanceId, type Coherence } from './sessions/coherence/index.js'
 import { inProcessFeed, postgresFeed, type InProcessNotifications } from './sessions/coherence/notifications.js'
 import { createReplicaReader } from './sessions/replica-reader.js'
+import { ensureExtraFields, ExtraFieldsError } from './sessions/extra-fields.js'
+import { startWarmUp } from './sessions/warm-up.js'
+import { errorCode } from './errors.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { countedValidation } from './routes/counted-validation.js'
 import { forwardAuthRoutes } from './routes/forward-auth.js'
@@ -100,7 +103,8 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
 
   const sql = createSql(config, opts.databaseUrl)
   const limiter = createLimiter(config.databasePoolMax, config.databaseQueueMax)
-  const store = createSessionStore(sql, limiter, metrics, config.databaseQueryTimeoutMs)
+  const fields = config.extraFields
+  const store = createSessionStore(sql, limiter, metrics, config.databaseQueryTimeoutMs, '', fields)
 
   let redis: GuardedRedis | undefined
   if (redisConfigured(config)) {
@@ -109,7 +113,7 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
   } else {
     log.warn('REDIS_URL (or REDIS_CLUSTER_NODES, REDIS_SENTINELS) is not set: the shared cache is off; lookups go to this instance\'s memory, then Postgres')
   }
-  const cache = redis === undefined ? undefined : createSessionCache(redis, config.sessionCachePrefix, config.sessionCacheTtlSeconds)
+  const cache = redis === undefined ? undefined : createSessionCache(redis, config.sessionCachePrefix, config.sessionCacheTtlSeconds, fields.session.length + fields.user.length)
   const local = config.localCacheMaxEntries === 0
     ? undefined
     : createLocalCache({ maxEntries: config.localCacheMaxEntries, maxBytes: config.localCacheMaxBytes, ttlMs: config.localCacheTtlSeconds * 1000 }, metrics)
@@ -126,11 +130,38 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
   const feed = opts.notifications !== undefined ? inProcessFeed(opts.notifications) : postgresFeed(opts.databaseUrl, config, log, id)
   const coherence = createCoherence({ config, id, feed, prober, store, redis, cache, local, replica, metrics, log })
   const service = createSessionService({ store, cache, local, coherence, activity, metrics, log, beforeFill: opts.beforeFill, replica, idle: idleRule(config) })
+  const warmUp = cache !== undefined && redis !== undefined && config.cacheWarmSessions > 0
+    ? startWarmUp({ store, cache, redis, local, coherence, prefix: config.sessionCachePrefix, sessions: config.cacheWarmSessions, rate: config.cacheWarmRate, metrics, log, beforeFill: opts.beforeFill })
+    : undefined
   fastify.decorate('sessions', service)
   fastify.decorate('coherence', coherence)
   fastify.decorate('cacheClient', redis)
 
+  // The extra columns must exist, and their triggers be in place, before any
+  // answer carries them: a missing one stops the start. With Postgres down at
+  // boot the check waits for it in the background instead.
+  let extraRetry: NodeJS.Timeout | undefined
+  fastify.addHook('onReady', async () => {
+    try {
+      await ensureExtraFields(sql, fields)
+    } catch (err) {
+      if (err instanceof ExtraFieldsError) throw err
+      log.warn({ code: errorCode(err) }, 'could not check the extra fields yet; retrying')
+      const retry = extraRetry = setInterval(() => {
+        ensureExtraFields(sql, fields).then(() => clearInterval(retry), (err: unknown) => {
+          if (err instanceof ExtraFieldsError) {
+            clearInterval(retry)
+            log.error({ variable: err.variable }, err.message)
+          }
+        })
+      }, 2000)
+      retry.unref()
+    }
+  })
+
   fastify.addHook('onClose', async () => {
+    clearInterval(extraRetry)
+    warmUp?.close()
     await coherence.close()
     await feed.close()
     await activity.close()
@@ -169,7 +200,7 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
     apiKeyGuard(scope, config.serviceApiKeys)
     const gate = await limits(scope, config, metrics, log)
     const validate = countedValidation(service, metrics, gate)
-    await scope.register(sessionRoutes(service, validate))
+    await scope.register(sessionRoutes(service, validate, fields))
     await scope.register(userSessionRoutes(service))
     await scope.register(forwardAuthRoutes(validate, config.forwardAuth))
   })

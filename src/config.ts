@@ -1,6 +1,7 @@
 // Configuration is read once, from the environment, and fails fast: a bad value
 // must stop the process with one line naming the variable, never half-start it.
 import { isIP } from 'node:net'
+import { camelCase, EXTRA_TYPES, type ExtraField, type ExtraFields, type ExtraType } from './sessions/extra-fields.js'
 
 export interface Config {
   port: number
@@ -50,6 +51,11 @@ export interface Config {
   /** How long a proof of delivery lets an instance answer from memory; also the longest a revoke waits. */
   localCacheLeaseMs: number
   changeLogRetentionSeconds: number
+  /** Sessions a warm-up after an epoch move writes at most; 0 turns warming off. */
+  cacheWarmSessions: number
+  cacheWarmRate: number
+  /** Extra columns answered with each session (SESSION_EXTRA_FIELDS, USER_EXTRA_FIELDS). */
+  extraFields: ExtraFields
   forwardAuth: ForwardAuthConfig
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 }
@@ -176,6 +182,33 @@ function addresses (env: Env, name: string): string[] {
   })
 }
 
+// What the answer already has, and what must never be answered.
+const BUILT_IN = {
+  session: { columns: ['id', 'user_id', 'token', 'expires_at', 'created_at', 'last_activity_at', 'ip_address', 'user_agent'], names: ['id', 'userId', 'expiresAt', 'createdAt', 'lastActivityAt', 'ipAddress', 'userAgent'] },
+  user: { columns: ['id', 'email', 'first_name', 'last_name', 'username'], names: ['id', 'email', 'firstName', 'lastName', 'username'] }
+} as const
+
+// `column` or `column:type`, comma-separated; the type (default text) says
+// how the value is answered and is checked against Postgres at start.
+function extraFields (env: Env, name: string, table: 'session' | 'user'): ExtraField[] {
+  const value = raw(env, name)
+  if (value === undefined) return []
+  const seen = new Set<string>()
+  return value.split(',').map(s => s.trim()).filter(s => s !== '').map(entry => {
+    const [column = '', type = 'text', extra] = entry.split(':').map(s => s.trim())
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(column) || extra !== undefined) throw new ConfigError(name, `"${entry}" is not a column name (lowercase letters, digits, _), optionally :type`)
+    if (!(EXTRA_TYPES as string[]).includes(type)) throw new ConfigError(name, `${column}: the type must be one of ${EXTRA_TYPES.join(', ')}`)
+    const builtIn = BUILT_IN[table]
+    const field = { table, column, name: camelCase(column), type: type as ExtraType }
+    if ((builtIn.columns as readonly string[]).includes(column) || (builtIn.names as readonly string[]).includes(field.name)) {
+      throw new ConfigError(name, `${column} is answered already (or must never be)`)
+    }
+    if (seen.has(field.name)) throw new ConfigError(name, `${column} is named twice`)
+    seen.add(field.name)
+    return field
+  })
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export function loadConfig (env: Env): Config {
@@ -255,6 +288,9 @@ export function loadConfig (env: Env): Config {
     localCacheTtlSeconds: integer(env, 'LOCAL_CACHE_TTL_SECONDS', 60, 1, 86_400),
     localCacheLeaseMs: integer(env, 'LOCAL_CACHE_LEASE_MS', 1000, 100, 60_000),
     changeLogRetentionSeconds: integer(env, 'CHANGE_LOG_RETENTION_SECONDS', 3600, 60, 30 * 86_400),
+    cacheWarmSessions: integer(env, 'CACHE_WARM_SESSIONS', 10_000, 0, 10_000_000),
+    cacheWarmRate: integer(env, 'CACHE_WARM_RATE', 5000, 1, 1_000_000),
+    extraFields: { session: extraFields(env, 'SESSION_EXTRA_FIELDS', 'session'), user: extraFields(env, 'USER_EXTRA_FIELDS', 'user') },
     forwardAuth: forwardAuth(env),
     logLevel: logLevel as Config['logLevel']
   }

@@ -93,6 +93,23 @@ export function createMetrics () {
       help: 'Change log entries applied by catch-ups',
       registers
     }),
+    cacheWarmed: new client.Counter({
+      name: 'session_cache_warmed_total',
+      help: 'Sessions written to the shared cache by warm-ups after an epoch move',
+      registers
+    }),
+    cacheWarmDuration: new client.Histogram({
+      name: 'session_cache_warm_duration_seconds',
+      help: 'How long a completed warm-up took',
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers
+    }),
+    cacheWarmRuns: new client.Counter({
+      name: 'session_cache_warm_runs_total',
+      help: 'Warm-ups by outcome: done; skipped (another instance claimed the epoch); interrupted (the epoch moved again, or Redis was not readable); failed',
+      labelNames: ['result'] as const,
+      registers
+    }),
     epochMoves: new client.Counter({
       name: 'session_cache_epoch_moves_total',
       help: 'Cache epoch moves made by this instance, by cause',
@@ -201,6 +218,7 @@ export function createMetrics () {
   for (const outcome of ['acknowledged', 'lease_expired'] as const) metrics.fanOutOutcomes.labels(outcome).inc(0)
   for (const cause of ['watermark_missing', 'log_pruned', 'replay_too_large', 'redis_unreachable', 'redis_server_changed'] as const) metrics.epochMoves.labels(cause).inc(0)
   metrics.leaseHeld.set(0)
+  for (const result of ['done', 'skipped', 'interrupted', 'failed'] as const) metrics.cacheWarmRuns.labels(result).inc(0)
   metrics.breakerState.labels('redis').set(0)
   metrics.breakerOpens.labels('redis').inc(0)
   for (const reason of ['revoke', 'notify', 'epoch'] as const) metrics.cacheInvalidations.labels(reason).inc(0)

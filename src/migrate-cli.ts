@@ -1,6 +1,7 @@
 import { loadConfig } from './config.js'
 import { createSql } from './db/postgres.js'
 import { migrate } from './migrate.js'
+import { ensureExtraFields, ExtraFieldsError } from './sessions/extra-fields.js'
 
 const config = loadConfig(process.env)
 if (config.databaseUrl === undefined) {
@@ -11,9 +12,11 @@ const sql = createSql(config, config.databaseUrl)
 try {
   const applied = await migrate(sql)
   console.log(applied.length === 0 ? 'migrations: nothing to apply' : `migrations: applied ${applied.join(', ')}`)
+  // the triggers of SESSION_EXTRA_FIELDS / USER_EXTRA_FIELDS, as configured
+  await ensureExtraFields(sql, config.extraFields)
 } catch (err) {
   // the driver's message can name the host; print only its code
-  console.error(`migrations failed: ${(err as { code?: string }).code ?? 'error'}`)
+  console.error(err instanceof ExtraFieldsError ? err.message : `migrations failed: ${(err as { code?: string }).code ?? 'error'}`)
   process.exitCode = 1
 } finally {
   await sql.end({ timeout: 5 })

@@ -5,6 +5,7 @@ import { app, serverOptions } from './app.js'
 import { createSql } from './db/postgres.js'
 import { migrate } from './migrate.js'
 import type { EmbeddedPostgres } from './demo/embedded-postgres.js'
+import { ExtraFieldsError } from './sessions/extra-fields.js'
 
 let config: Config
 try {
@@ -46,7 +47,15 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await stopEmbedded?.()
 })
 
-await fastify.listen({ port: config.port, host: config.host })
+try {
+  await fastify.listen({ port: config.port, host: config.host })
+} catch (err) {
+  if (!(err instanceof ExtraFieldsError)) throw err
+  process.stderr.write(`invalid configuration: ${err.message}\n`)
+  await fastify.close()
+  await stopEmbedded?.()
+  process.exit(1)
+}
 
 if (demoToken !== undefined) {
   const port = (fastify.server.address() as { port: number }).port

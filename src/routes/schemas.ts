@@ -1,5 +1,7 @@
 // Route schemas: they validate input, drive the fast serializer and feed the
 // OpenAPI document. Nullable values are `null`, never absent.
+import { extraProperties, type ExtraFields } from '../sessions/extra-fields.js'
+
 const nullableString = { type: ['string', 'null'] } as const
 const isoTime = { type: 'string', format: 'date-time' } as const
 
@@ -14,7 +16,7 @@ export const errorResponse = {
   required: ['statusCode', 'error', 'message']
 } as const
 
-export const validResponse = {
+const validResponse = {
   type: 'object',
   properties: {
     valid: { type: 'boolean', const: true },
@@ -45,6 +47,20 @@ export const validResponse = {
   },
   required: ['valid', 'session', 'user']
 } as const
+
+// With the operator's extra fields, typed, in session and user.
+export function validResponseFor (fields: ExtraFields) {
+  if (fields.session.length === 0 && fields.user.length === 0) return validResponse
+  const { session, user } = validResponse.properties
+  return {
+    ...validResponse,
+    properties: {
+      ...validResponse.properties,
+      session: { ...session, properties: { ...session.properties, ...extraProperties(fields.session) }, required: [...session.required, ...fields.session.map(f => f.name)] },
+      user: { ...user, properties: { ...user.properties, ...extraProperties(fields.user) }, required: [...user.required, ...fields.user.map(f => f.name)] }
+    }
+  }
+}
 
 export const invalidResponse = {
   type: 'object',

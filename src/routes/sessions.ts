@@ -3,8 +3,9 @@ import { BadRequestError } from '../errors.js'
 import { bearerCredential, hashToken, isWellFormedToken, TOKEN_RULE } from '../token.js'
 import type { SessionRecord } from '../sessions/session-record.js'
 import type { SessionService } from '../sessions/session-service.js'
+import { NO_EXTRA_FIELDS, type ExtraFields } from '../sessions/extra-fields.js'
 import type { CountedValidation } from './counted-validation.js'
-import { errorResponses, invalidResponse, revokedResponse, validResponse } from './schemas.js'
+import { errorResponses, invalidResponse, revokedResponse, validResponseFor } from './schemas.js'
 
 const BODY_LIMIT = 4096
 
@@ -15,10 +16,12 @@ function iso (ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString()
 }
 
-function present (record: SessionRecord) {
-  return {
-    valid: true,
-    session: {
+// The answer of a valid session; extra fields are laid out once, by name.
+function presenter (fields: ExtraFields) {
+  const sessionNames = fields.session.map(f => f.name)
+  const userNames = fields.user.map(f => f.name)
+  return function present (record: SessionRecord) {
+    const session: Record<string, unknown> = {
       id: record.id,
       userId: record.userId,
       expiresAt: iso(record.expiresAt),
@@ -26,14 +29,17 @@ function present (record: SessionRecord) {
       lastActivityAt: iso(record.lastActivityAt),
       ipAddress: record.ipAddress,
       userAgent: record.userAgent
-    },
-    user: {
+    }
+    const user: Record<string, unknown> = {
       id: record.userId,
       email: record.email,
       firstName: record.firstName,
       lastName: record.lastName,
       username: record.username
     }
+    for (let i = 0; i < sessionNames.length; i++) session[sessionNames[i]!] = record.extra[i] ?? null
+    for (let i = 0; i < userNames.length; i++) user[userNames[i]!] = record.extra[sessionNames.length + i] ?? null
+    return { valid: true, session, user }
   }
 }
 
@@ -61,7 +67,8 @@ const optionalTokenBody = {
   additionalProperties: false
 } as const
 
-export function sessionRoutes (service: SessionService, validate: CountedValidation) {
+export function sessionRoutes (service: SessionService, validate: CountedValidation, fields: ExtraFields = NO_EXTRA_FIELDS) {
+  const present = presenter(fields)
   // A record from memory is the same object on every hit: its answer is
   // serialized once, not per request.
   const serialized = new WeakMap<SessionRecord, string>()
@@ -75,7 +82,7 @@ export function sessionRoutes (service: SessionService, validate: CountedValidat
         summary: 'Is this session token valid, and whose is it?',
         body: optionalTokenBody,
         headers: { type: 'object', properties: { authorization: { type: 'string' } } },
-        response: { 200: validResponse, 401: invalidResponse, ...errorResponses }
+        response: { 200: validResponseFor(fields), 401: invalidResponse, ...errorResponses }
       }
     }, async (request, reply: FastifyReply) => {
       const result = await validate(hashToken(tokenOf(request)), reply)

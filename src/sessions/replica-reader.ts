@@ -25,7 +25,7 @@ const PROBE_EVERY_MS = 500
 // right after a notified change it may not have replayed yet.
 export function createReplicaReader (url: string, config: Config, metrics: Metrics, log: FastifyBaseLogger): ReplicaReader {
   const sql = createSql(config, url)
-  const store = createSessionStore(sql, createLimiter(config.databasePoolMax, config.databaseQueueMax), metrics, config.databaseQueryTimeoutMs, 'replica_')
+  const store = createSessionStore(sql, createLimiter(config.databasePoolMax, config.databaseQueueMax), metrics, config.databaseQueryTimeoutMs, 'replica_', config.extraFields)
   const maxLag = config.databaseReadMaxLagMs
   let lagOk = false
   let lastChange = 0

@@ -1,5 +1,5 @@
 import type { GuardedRedis, RedisClient } from '../redis/guarded-redis.js'
-import type { SessionRecord } from './session-record.js'
+import { NO_EXTRA, type SessionRecord } from './session-record.js'
 import { FILL, FILL_WINDOW_MS, INVALIDATE, TOMBSTONE_TTL_MS } from './coherence/tombstones.js'
 
 // The shared cache (L2): session entries as Redis hashes, and the user index.
@@ -24,7 +24,9 @@ const F = {
   email: 'm',
   firstName: 'f',
   lastName: 'n',
-  username: 'h'
+  username: 'h',
+  // the operator's extra fields, as one JSON array (in pieces when long)
+  extra: 'X'
 } as const
 
 // Adds a digest to a user's index, drops members whose entries have expired,
@@ -98,7 +100,19 @@ function take (hash: Record<string, string>, field: string): string | null {
   return value
 }
 
-function decode (hash: Record<string, string>): CachedEntry | undefined {
+function decodeExtra (hash: Record<string, string>, count: number): readonly unknown[] | undefined {
+  if (count === 0) return NO_EXTRA
+  const text = take(hash, F.extra)
+  if (text === null) return undefined
+  try {
+    const values = JSON.parse(text) as unknown
+    return Array.isArray(values) && values.length === count ? values : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function decode (hash: Record<string, string>, extraCount: number): CachedEntry | undefined {
   const epoch = hash[F.epoch]
   const id = hash[F.id]
   const userId = hash[F.userId]
@@ -108,6 +122,9 @@ function decode (hash: Record<string, string>): CachedEntry | undefined {
   // An entry missing any required field (half-written by hand, older layout)
   // is treated as absent, never trusted.
   if (epoch === undefined || id === undefined || userId === undefined || expiresAt === undefined || createdAt === undefined || email === null) return undefined
+  // so is one written for another set of extra fields
+  const extra = decodeExtra(hash, extraCount)
+  if (extra === undefined) return undefined
   const lastActivityAt = hash[F.lastActivityAt]
   return {
     epoch,
@@ -122,7 +139,8 @@ function decode (hash: Record<string, string>): CachedEntry | undefined {
       email,
       firstName: take(hash, F.firstName),
       lastName: take(hash, F.lastName),
-      username: take(hash, F.username)
+      username: take(hash, F.username),
+      extra
     }
   }
 }
@@ -139,10 +157,11 @@ function encode (record: SessionRecord, epoch: string): string[] {
   put(out, F.firstName, record.firstName)
   put(out, F.lastName, record.lastName)
   put(out, F.username, record.username)
+  if (record.extra.length > 0) put(out, F.extra, JSON.stringify(record.extra))
   return out
 }
 
-export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeconds: number): SessionCache {
+export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeconds: number, extraCount = 0): SessionCache {
   const client = redis.client
   defineScripts(client)
   const scripted = client as unknown as ScriptedRedis
@@ -163,7 +182,7 @@ export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeco
       return results
     }).then(results => {
       results.forEach((result, i) => {
-        if (result.status === 'fulfilled') batch[i]!.resolve(decode(result.value))
+        if (result.status === 'fulfilled') batch[i]!.resolve(decode(result.value, extraCount))
         else batch[i]!.reject(result.reason)
       })
     }, (err: unknown) => {

@@ -12,4 +12,8 @@ export interface SessionRecord {
   firstName: string | null
   lastName: string | null
   username: string | null
+  /** The operator's extra columns (SESSION_EXTRA_FIELDS, then USER_EXTRA_FIELDS), in their order. */
+  extra: readonly unknown[]
 }
+
+export const NO_EXTRA: readonly unknown[] = Object.freeze([])

@@ -1,12 +1,14 @@
 import type { Sql } from '../db/postgres.js'
 import type { Limiter } from '../db/limiter.js'
 import type { Metrics } from '../metrics.js'
-import type { SessionRecord } from './session-record.js'
+import { NO_EXTRA, type SessionRecord } from './session-record.js'
+import { extraColumns, normalizeExtras, NO_EXTRA_FIELDS, type ExtraFields } from './extra-fields.js'
 
 type Row = [
   token: string, id: string, userId: string, expiresAt: number, createdAt: number, lastActivityAt: number | null,
   ipAddress: string | null, userAgent: string | null,
-  email: string, firstName: string | null, lastName: string | null, username: string | null
+  email: string, firstName: string | null, lastName: string | null, username: string | null,
+  ...extra: unknown[]
 ]
 
 class QueryTimeoutError extends Error {
@@ -43,6 +45,8 @@ export interface SessionStore {
   bumpEpoch(): Promise<string>
   /** last_activity_at = now() for these sessions; with `sliding`, expires_at moves forward too. */
   writeActivity(ids: string[], sliding?: Sliding): Promise<number>
+  /** The most recently active live sessions, for warming the cache, after the `after` position. */
+  warmPage(limit: number, after: ListPosition | undefined): Promise<Array<{ digest: string, record: SessionRecord, position: ListPosition }>>
   /** A user's live sessions, newest activity first, after the `after` position. */
   listSessions(userId: string, limit: number, after: ListPosition | undefined, idleBefore: number | undefined): Promise<ListedSession[]>
   ping(): Promise<void>
@@ -50,7 +54,7 @@ export interface SessionStore {
   replicationLagMs(): Promise<number>
 }
 
-function toRecord (r: Row): SessionRecord {
+function toRecord (r: Row, fields: ExtraFields): SessionRecord {
   return {
     id: r[1],
     userId: r[2],
@@ -62,7 +66,8 @@ function toRecord (r: Row): SessionRecord {
     email: r[8],
     firstName: r[9],
     lastName: r[10],
-    username: r[11]
+    username: r[11],
+    extra: r.length > 12 ? normalizeExtras(r.slice(12), fields) : NO_EXTRA
   }
 }
 
@@ -74,13 +79,19 @@ interface Waiter { resolve(record: SessionRecord | undefined): void, reject(err:
 // a statement apiece. A batch waits for nothing but the end of the turn.
 const MAX_BATCH = 500
 
-type QueryName = 'find_session' | 'revoke' | 'bump_epoch' | 'write_activity' | 'list_sessions' | 'ping' | 'replication_lag'
+type QueryName = 'find_session' | 'revoke' | 'bump_epoch' | 'write_activity' | 'list_sessions' | 'warm_page' | 'ping' | 'replication_lag'
 // The queries each kind of store runs get their error series at start, so
 // that rate() sees the first error and a dashboard shows 0, not nothing.
-const PRIMARY_QUERIES: QueryName[] = ['find_session', 'revoke', 'bump_epoch', 'write_activity', 'list_sessions', 'ping']
+const PRIMARY_QUERIES: QueryName[] = ['find_session', 'revoke', 'bump_epoch', 'write_activity', 'list_sessions', 'warm_page', 'ping']
 const REPLICA_QUERIES: QueryName[] = ['find_session', 'replication_lag']
 
-export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics, timeoutMs: number, queryPrefix = ''): SessionStore {
+export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics, timeoutMs: number, queryPrefix = '', fields: ExtraFields = NO_EXTRA_FIELDS): SessionStore {
+  // what a lookup reads, in Row's order; the extra identifiers are checked by
+  // the configuration, so splicing them in is safe
+  const columns = `s.token, s.id, s.user_id,
+    date_part('epoch', s.expires_at) * 1000, date_part('epoch', s.created_at) * 1000,
+    date_part('epoch', s.last_activity_at) * 1000, s.ip_address, s.user_agent,
+    u.email, u.first_name, u.last_name, u.username${extraColumns(fields)}`
   const histogram = metrics.dbQueryDuration
   const errors = metrics.dbErrors
   for (const name of queryPrefix === '' ? PRIMARY_QUERIES : REPLICA_QUERIES) errors.labels(queryPrefix + name).inc(0)
@@ -129,18 +140,13 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
     // numeric, several times the CPU. `.values()` gives tuples, cheaper than
     // keyed rows.
     query('find_session', async () => await sql`
-      SELECT s.token, s.id, s.user_id,
-             date_part('epoch', s.expires_at) * 1000,
-             date_part('epoch', s.created_at) * 1000,
-             date_part('epoch', s.last_activity_at) * 1000,
-             s.ip_address, s.user_agent,
-             u.email, u.first_name, u.last_name, u.username
+      SELECT ${sql.unsafe(columns)}
         FROM platform.user_sessions s
         JOIN platform.users u ON u.id = s.user_id
        WHERE s.token = ANY(${digests}::text[])`.values() as unknown as Row[])
       .then(rows => {
         const found = new Map<string, SessionRecord>()
-        for (const row of rows) found.set(row[0], toRecord(row))
+        for (const row of rows) found.set(row[0], toRecord(row, fields))
         for (const [digest, waiters] of batch) {
           const record = found.get(digest)
           for (const w of waiters) w.resolve(record)
@@ -219,6 +225,24 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
              AND (last_activity_at IS NULL OR last_activity_at < now())
              AND expires_at > now()`)
       return result.count
+    },
+
+    async warmPage (limit, after) {
+      const afterUs = after?.activityUs ?? null
+      const afterId = after?.id ?? null
+      const rows = await query('warm_page', async () => await sql`
+        SELECT ((extract(epoch FROM s.last_activity_at) * 1000000)::bigint)::text, ${sql.unsafe(columns)}
+          FROM platform.user_sessions s
+          JOIN platform.users u ON u.id = s.user_id
+         WHERE s.last_activity_at IS NOT NULL AND s.expires_at > now()
+           AND (${afterUs}::bigint IS NULL
+                OR (s.last_activity_at, s.id) < (timestamptz 'epoch' + ${afterUs}::bigint * interval '1 microsecond', ${afterId}::uuid))
+         ORDER BY s.last_activity_at DESC, s.id DESC
+         LIMIT ${limit}`.values() as unknown as Array<[string, ...Row]>)
+      return rows.map(([activityUs, ...row]) => {
+        const record = toRecord(row as unknown as Row, fields)
+        return { digest: row[0] as string, record, position: { activityUs, id: record.id } }
+      })
     },
 
     async listSessions (userId, limit, after, idleBefore) {

@@ -53,6 +53,21 @@ export async function contractChecks (t: Tap, db: TestDatabase, env: Record<stri
     t.equal(stale, 0)
   })
 
+  await t.test('after an epoch move the shared cache is warmed with the most recently active sessions', async t => {
+    const s = await createSession(db.sql, userId)
+    await db.sql`UPDATE platform.user_sessions SET last_activity_at = now() WHERE id = ${s.id}`
+    const warmed = async () => {
+      let n = 0
+      for (const { app } of [a, b]) n += Number(/^session_cache_warmed_total (\d+)/m.exec((await app.inject({ method: 'GET', url: '/metrics' })).payload)?.[1] ?? 0)
+      return n
+    }
+    const before = await warmed()
+    await db.sql`UPDATE session_validator.cache_epoch SET epoch = epoch + 1`
+    await waitFor('a warm-up', async () => await warmed() > before, 15_000, 100)
+    const observer = await testApp(t, { databaseUrl: db.url, env: { ...env, LOCAL_CACHE_MAX_ENTRIES: '0' } })
+    t.equal((await validate(observer.app, s.token)).headers['x-session-cache-tier'], 'redis', 'a hit on its first request')
+  })
+
   await t.test('/healthz/redis is healthy', async t => {
     const res = await a.app.inject({ method: 'GET', url: '/healthz/redis' })
     t.equal(res.statusCode, 200)

@@ -23,7 +23,7 @@ export interface Epoch {
 const RETRY_MS = 500
 const RETRIES = 120
 
-export function createEpoch (store: SessionStore, metrics: Metrics, log: FastifyBaseLogger, onChange: () => void): Epoch {
+export function createEpoch (store: SessionStore, metrics: Metrics, log: FastifyBaseLogger, onChange: (epoch: string, first: boolean) => void): Epoch {
   let current: string | undefined
   // Moves are numbered as they start; a distrust is settled only by a move
   // that started after it (an earlier one may predate its reason).
@@ -37,7 +37,7 @@ export function createEpoch (store: SessionStore, metrics: Metrics, log: Fastify
     const first = current === undefined
     current = next
     if (!first) ignored.inc()
-    onChange()
+    onChange(next, first)
   }
 
   async function move (cause: EpochCause): Promise<void> {

@@ -69,6 +69,8 @@ export interface Coherence {
   forgetShared(digests: readonly string[], userId: string | undefined, moveInTx: () => Promise<string>): Promise<string | undefined>
   /** After the revoke committed: memory forgets, and no instance can answer it from memory once this returns. */
   forgetEverywhere(digests: readonly string[], userId: string | undefined, committedAt: number, movedTo: string | undefined): Promise<void>
+  /** Called when the epoch moves after start (the shared cache was voided). */
+  onEpochMoved(listener: (epoch: string) => void): void
   /** Prunes the change log now rather than at the next timer. */
   pruneNow(): Promise<void>
   close(): Promise<void>
@@ -105,7 +107,11 @@ export function createCoherence (o: CoherenceOptions): Coherence {
     other: metrics.notifications.labels('other')
   }
 
-  const epoch = createEpoch(o.store, metrics, o.log, () => local?.clear())
+  const moved: Array<(epoch: string) => void> = []
+  const epoch = createEpoch(o.store, metrics, o.log, (next, first) => {
+    local?.clear()
+    if (!first) for (const listener of moved) listener(next)
+  })
 
   // Redis forgets the digests (and, for a user, every digest its index names);
   // false when Redis could not be told.
@@ -226,6 +232,7 @@ export function createCoherence (o: CoherenceOptions): Coherence {
       await fanOut.settle(committedAt)
     },
 
+    onEpochMoved (listener) { moved.push(listener) },
     pruneNow: () => changeLog.prune(),
 
     async close () {
