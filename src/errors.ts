@@ -1,5 +1,5 @@
+// The errors a client can see, and what a log line may say of a failure.
 import createError from '@fastify/error'
-import { BrokenCircuitError, TaskCancelledError } from 'cockatiel'
 
 // Every error a client can see is one of these; their messages are ours, never a
 // driver's, so nothing about hosts, credentials or tokens can leak through them.
@@ -11,16 +11,11 @@ export const DependencyUnavailableError = createError(
 export const BadRequestError = createError('SV_BAD_REQUEST', '%s', 400)
 export const ForbiddenError = createError('SV_FORBIDDEN', 'A valid x-api-key header is required', 403)
 export const UnauthorizedMetricsError = createError('SV_METRICS_UNAUTHORIZED', 'A valid bearer token is required', 401)
-export const RateLimitedError = createError('SV_RATE_LIMITED', 'Too many %s; retry in %s seconds', 429)
+const RateLimitedError = createError('SV_RATE_LIMITED', 'Too many %s; retry in %s seconds', 429)
 
 /** A 429 that says when to retry (the error handler sends it as Retry-After). */
 export function rateLimited (what: string, retryAfterSeconds: number): Error & { retryAfter: number } {
   return Object.assign(new RateLimitedError(what, String(retryAfterSeconds)), { retryAfter: retryAfterSeconds })
-}
-
-// cockatiel's refusals (circuit open, timed out) are mapped here, once.
-export function isCacheRefusal (err: unknown): boolean {
-  return err instanceof BrokenCircuitError || err instanceof TaskCancelledError
 }
 
 // What a log line may say about a failure: its code or class name, never its

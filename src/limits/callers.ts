@@ -22,7 +22,7 @@ function family (ip: string): 'ipv4' | 'ipv6' {
   return isIP(ip) === 6 ? 'ipv6' : 'ipv4'
 }
 
-export function trustList (entries: readonly string[]): BlockList {
+function trustList (entries: readonly string[]): BlockList {
   const list = new BlockList()
   for (const entry of entries) {
     const [ip, bits] = entry.split('/') as [string, string | undefined]

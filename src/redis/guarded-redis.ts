@@ -7,7 +7,7 @@ import { createRedisPolicy, type CircuitName } from './redis-policy.js'
 // Fail fast while disconnected and never replay: a command that was abandoned
 // (timed out, connection dropped) must not run later on a new connection.
 // family 0 lets the resolver pick IPv4 or IPv6 (Railway's private network).
-export function failFastRedisOptions (connectTimeoutMs: number): RedisOptions {
+function failFastRedisOptions (connectTimeoutMs: number): RedisOptions {
   return {
     lazyConnect: true,
     enableOfflineQueue: false,

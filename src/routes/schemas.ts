@@ -5,7 +5,7 @@ import { extraProperties, type ExtraFields } from '../sessions/extra-fields.js'
 const nullableString = { type: ['string', 'null'] } as const
 const isoTime = { type: 'string', format: 'date-time' } as const
 
-export const errorResponse = {
+const errorResponse = {
   type: 'object',
   properties: {
     statusCode: { type: 'integer' },

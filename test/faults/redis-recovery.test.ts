@@ -17,6 +17,9 @@ const WAITED_MS = TIMEOUT_MS * 0.9
 
 const db = await freshDatabase(t)
 const userId = await createUser(db.sql)
+// memory off: a cached session must be answered by Redis, so that the
+// outage is met by every request
+const NO_MEMORY = { LOCAL_CACHE_MAX_ENTRIES: '0' }
 
 interface Outage { requests: number, waited: number, waitedAfterOpen: number, openedAfter: number | undefined }
 
@@ -53,7 +56,7 @@ async function recovery (app: FastifyInstance, token: string) {
 
 t.test('Redis killed and restarted: refused at once while down, hits again within ~2 s, with the default 30 s BREAKER_HALF_OPEN_AFTER_MS', async t => {
   const redis = await ownRedis(t)
-  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl: redis.url, prefix: freshPrefix(), env: { REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } })
+  const { app } = await testApp(t, { databaseUrl: db.url, redisUrl: redis.url, prefix: freshPrefix(), env: { ...NO_MEMORY, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } })
   const s = await createSession(db.sql, userId)
   await validate(app, s.token)
   t.equal((await validate(app, s.token)).headers['x-session-cache'], 'hit')
@@ -75,7 +78,7 @@ t.test('Redis frozen and thawed: no trial costs a request a timeout while frozen
   const redis = await ownRedis(t)
   // A short BREAKER_HALF_OPEN_AFTER_MS: with cockatiel's plain wait, every
   // 300 ms one request would be the trial and wait out the timeout.
-  const env = { REDIS_TIMEOUT_MS: String(TIMEOUT_MS), BREAKER_HALF_OPEN_AFTER_MS: '300', BREAKER_WINDOW_MS: '2000' }
+  const env = { ...NO_MEMORY, REDIS_TIMEOUT_MS: String(TIMEOUT_MS), BREAKER_HALF_OPEN_AFTER_MS: '300', BREAKER_WINDOW_MS: '2000' }
   const { app } = await testApp(t, { databaseUrl: db.url, redisUrl: redis.url, prefix: freshPrefix(), env })
   const s = await createSession(db.sql, userId)
   await validate(app, s.token)
@@ -97,7 +100,7 @@ t.test('Redis frozen and thawed: no trial costs a request a timeout while frozen
 
 t.test('a circuit that reopens right after closing waits longer before each next trial', async t => {
   const redis = await ownRedis(t)
-  const env = { REDIS_TIMEOUT_MS: String(TIMEOUT_MS), BREAKER_HALF_OPEN_AFTER_MS: '2000', BREAKER_WINDOW_MS: '1000' }
+  const env = { ...NO_MEMORY, REDIS_TIMEOUT_MS: String(TIMEOUT_MS), BREAKER_HALF_OPEN_AFTER_MS: '2000', BREAKER_WINDOW_MS: '1000' }
   const { app } = await testApp(t, { databaseUrl: db.url, redisUrl: redis.url, prefix: freshPrefix(), env })
   const s = await createSession(db.sql, userId)
   await validate(app, s.token)

@@ -40,7 +40,7 @@ export interface ChangeLogOptions {
 }
 
 // Above this many entries a replay costs more than a cold cache.
-export const REPLAY_MAX = 50_000
+const REPLAY_MAX = 50_000
 const CLAIM_EVERY_MS = 1000
 const PRUNE_EVERY_MS = 60_000
 const RETRY_MS = 1000

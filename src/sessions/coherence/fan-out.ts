@@ -16,7 +16,7 @@ export interface FanOut {
 
 // Node's timers may fire late, never much early; the margin covers the
 // difference in clock rate between two hosts over one lease, and rounding.
-export const SETTLE_MARGIN_MS = 25
+const SETTLE_MARGIN_MS = 25
 
 interface Waiting { members: Set<string> | undefined, acked: Set<string>, done?: () => void }
 

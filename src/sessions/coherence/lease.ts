@@ -35,7 +35,7 @@ export interface LeaseOptions {
 // Registered instances are waited for by every revoke, until their row's
 // lease_until (Postgres' clock). An instance believes itself registered for
 // less than that, counted from when it *sent* the refresh.
-export const REGISTRATION_TTL_MS = 3000
+const REGISTRATION_TTL_MS = 3000
 const REGISTRATION_MARGIN_MS = 500
 const REGISTER_EVERY_MS = 1000
 // Probes in flight beyond this are not sent: a stuck prober must not pile up.
