@@ -113,7 +113,8 @@ t.test('a circuit that reopens right after closing waits longer before each next
   })()
   const closes: number[] = []
   let last = app.cacheClient!.circuit
-  const until = Date.now() + 5000
+  // 8 s: the background calls of the coherence protocol may be the trial too
+  const until = Date.now() + 8000
   let wrong = 0
   while (Date.now() < until) {
     if ((await validate(app, s.token)).statusCode !== 200) wrong++
@@ -124,7 +125,7 @@ t.test('a circuit that reopens right after closing waits longer before each next
   }
   t.equal(wrong, 0, 'every answer came from Postgres meanwhile')
   const gaps = closes.slice(1).map((at, i) => at - closes[i]!)
-  t.comment(`closed again ${closes.length} times in 5 s; gaps ${gaps.join(', ')} ms`)
-  t.ok(closes.length >= 2 && closes.length <= 8, 'it keeps trying, but not at the probe rate (that would be ~20)')
+  t.comment(`closed again ${closes.length} times in 8 s; gaps ${gaps.join(', ')} ms`)
+  t.ok(closes.length >= 2 && closes.length <= 10, 'it keeps trying, but not at the probe rate (that would be ~32)')
   t.ok(gaps.length < 2 || gaps.at(-1)! > gaps[0]!, 'with growing waits')
 })
