@@ -45,3 +45,20 @@ export async function scrape (app: FastifyInstance): Promise<string> {
   if (res.statusCode !== 200) throw new Error(`GET /metrics answered ${res.statusCode}`)
   return res.payload
 }
+
+// The label values a scrape holds for `label` on the series of `family`
+// (a histogram's _bucket, _sum and _count included).
+export function labelValues (exposition: string, family: string, label: string): Set<string> {
+  const values = new Set<string>()
+  for (const line of exposition.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)\{([^}]*)\}/.exec(line)
+    if (m === null || !(m[1] === family || [`${family}_bucket`, `${family}_sum`, `${family}_count`].includes(m[1]!))) continue
+    for (const pair of m[2]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) if (pair[1] === label) values.add(pair[2]!)
+  }
+  return values
+}
+
+// Metric families by # TYPE line: name → type.
+export function families (exposition: string): Map<string, string> {
+  return new Map([...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(m => [m[1]!, m[2]!]))
+}
