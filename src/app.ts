@@ -140,7 +140,7 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
     return reply.code(statusCode).send({ statusCode, code: err.code, error, message })
   })
 
-  await fastify.register(import('./openapi.js'), { serviceApiKeys: config.serviceApiKeys })
+  await fastify.register(import('./openapi.js'), { serviceApiKeys: config.serviceApiKeys, metricsToken: config.metricsToken })
   fastify.register(healthRoutes(store, createRedisHealth(redis, config.sessionCachePrefix, config.sessionCacheTtlSeconds, metrics)))
   fastify.register(metricsRoute(metrics.registry, config.metricsToken))
   fastify.register(async function guarded (scope) {

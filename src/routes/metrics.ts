@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from '@platformatic/prom-client'
 import { UnauthorizedMetricsError } from '../errors.js'
+import { errorResponse, headersTooLarge } from './schemas.js'
 
 const digest = (value: string) => createHash('sha256').update(value).digest()
 
@@ -10,7 +11,17 @@ export function metricsRoute (registry: Registry, token: string | undefined) {
   return async function (app: FastifyInstance) {
     app.get('/metrics', {
       logLevel: 'warn',
-      schema: { summary: 'Prometheus metrics', hide: false }
+      schema: {
+        operationId: 'metrics',
+        summary: 'Prometheus metrics (text exposition format)',
+        // the scheme is declared by the OpenAPI plugin when METRICS_TOKEN is set
+        security: expected === undefined ? [] : [{ metricsToken: [] }],
+        response: {
+          200: { description: 'Prometheus text exposition', content: { 'text/plain': { schema: { type: 'string' } } } },
+          ...(expected === undefined ? {} : { 401: { ...errorResponse, description: 'Missing or wrong bearer token (METRICS_TOKEN)' } }),
+          431: headersTooLarge
+        }
+      }
     }, async (request, reply) => {
       if (expected !== undefined) {
         const given = request.headers.authorization

@@ -81,6 +81,7 @@ export function sessionRoutes (service: SessionService, metrics: Metrics) {
       // A Bearer-only call has no body at all; the schema still checks any body sent.
       preValidation: async (request) => { request.body ??= {} },
       schema: {
+        operationId: 'validateSession',
         summary: 'Is this session token valid, and whose is it?',
         body: optionalTokenBody,
         headers: { type: 'object', properties: { authorization: { type: 'string' } } },
@@ -111,6 +112,7 @@ export function sessionRoutes (service: SessionService, metrics: Metrics) {
     app.post<{ Body: RevokeBody }>('/sessions/revoke', {
       bodyLimit: BODY_LIMIT,
       schema: {
+        operationId: 'revokeSession',
         summary: 'Revoke one session, by token or by session id',
         body: {
           type: 'object',
@@ -132,6 +134,7 @@ export function sessionRoutes (service: SessionService, metrics: Metrics) {
     app.post<{ Params: { userId: string } }>('/users/:userId/sessions/revoke', {
       bodyLimit: BODY_LIMIT,
       schema: {
+        operationId: 'revokeUserSessions',
         summary: 'Revoke every session of a user',
         params: {
           type: 'object',
