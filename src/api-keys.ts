@@ -8,6 +8,11 @@ import { sha256 } from './sha256.js'
 export function apiKeyGuard (scope: FastifyInstance, keys: readonly string[]): void {
   if (keys.length === 0) return
   const digests = keys.map(sha256)
+  // Each route of the scope says so in the OpenAPI document: what the document
+  // declares is what the guard enforces, for routes added later too.
+  scope.addHook('onRoute', route => {
+    route.schema = { ...route.schema, security: [{ apiKey: [] }] }
+  })
   scope.addHook('onRequest', async (request) => {
     const given = request.headers['x-api-key']
     if (typeof given !== 'string') throw new ForbiddenError()

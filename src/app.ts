@@ -187,7 +187,7 @@ async function sessionValidator (fastify: FastifyInstance, opts: AppOptions): Pr
     return reply.code(statusCode).send({ statusCode, code: err.code, error, message })
   })
 
-  await fastify.register(import('./openapi.js'), { serviceApiKeys: config.serviceApiKeys })
+  await fastify.register(import('./openapi.js'), { serviceApiKeys: config.serviceApiKeys, metricsToken: config.metricsToken })
   const localState = {
     enabled: local !== undefined,
     leaseHeld: () => coherence.localServable(),

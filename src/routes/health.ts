@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { SessionStore } from '../sessions/session-store.js'
 import type { RedisHealth } from '../redis/redis-health.js'
+import { headersTooLarge } from './schemas.js'
 
 const readiness = {
   type: 'object',
@@ -82,8 +83,9 @@ export function healthRoutes (store: SessionStore, redisHealth: RedisHealth) {
     app.get('/healthz', {
       logLevel: 'warn',
       schema: {
+        operationId: 'liveness',
         summary: 'Liveness',
-        response: { 200: { type: 'object', properties: { status: { type: 'string', const: 'ok' } }, required: ['status'] } }
+        response: { 200: { type: 'object', properties: { status: { type: 'string', const: 'ok' } }, required: ['status'] }, 431: headersTooLarge }
       }
     }, async () => ({ status: 'ok' }))
 
@@ -92,7 +94,7 @@ export function healthRoutes (store: SessionStore, redisHealth: RedisHealth) {
     // because the cache blipped would turn a cache problem into an outage.
     app.get('/readyz', {
       logLevel: 'warn',
-      schema: { summary: 'Readiness (Postgres answers)', response: { 200: readiness, 503: readiness } }
+      schema: { operationId: 'readiness', summary: 'Readiness (Postgres answers)', response: { 200: readiness, 431: headersTooLarge, 503: readiness } }
     }, async (_request, reply) => {
       try {
         await store.ping()
@@ -105,7 +107,11 @@ export function healthRoutes (store: SessionStore, redisHealth: RedisHealth) {
 
     app.get('/healthz/redis', {
       logLevel: 'warn',
-      schema: { summary: 'The cache\'s health (never shows a URL or credentials)', response: { 200: redisHealthSchema, 503: redisHealthSchema } }
+      schema: {
+        operationId: 'cacheHealth',
+        summary: 'The cache\'s health (never shows a URL or credentials)',
+        response: { 200: redisHealthSchema, 431: headersTooLarge, 503: redisHealthSchema }
+      }
     }, async (_request, reply) => {
       const report = await redisHealth.report()
       if (report.status === 'unhealthy') reply.code(503)

@@ -5,7 +5,7 @@ import { extraProperties, type ExtraFields } from '../sessions/extra-fields.js'
 const nullableString = { type: ['string', 'null'] } as const
 const isoTime = { type: 'string', format: 'date-time' } as const
 
-const errorResponse = {
+export const errorResponse = {
   type: 'object',
   properties: {
     statusCode: { type: 'integer' },
@@ -104,12 +104,17 @@ export const revokedResponse = {
   required: ['revoked']
 } as const
 
+// Node's HTTP server refuses headers over its 16 KiB limit before any route
+// runs, on every route (Fastify's client-error handler writes this shape).
+export const headersTooLarge = { ...errorResponse, description: 'Request headers over 16 KiB' } as const
+
 export const errorResponses = {
   400: errorResponse,
   403: errorResponse,
   413: errorResponse,
   415: errorResponse,
   429: errorResponse,
+  431: headersTooLarge,
   500: errorResponse,
   503: errorResponse
 } as const

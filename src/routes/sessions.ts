@@ -79,6 +79,7 @@ export function sessionRoutes (service: SessionService, validate: CountedValidat
       // A Bearer-only call has no body at all; the schema still checks any body sent.
       preValidation: async (request) => { request.body ??= {} },
       schema: {
+        operationId: 'validateSession',
         summary: 'Is this session token valid, and whose is it?',
         body: optionalTokenBody,
         headers: { type: 'object', properties: { authorization: { type: 'string' } } },
@@ -99,6 +100,7 @@ export function sessionRoutes (service: SessionService, validate: CountedValidat
     app.post<{ Body: RevokeBody }>('/sessions/revoke', {
       bodyLimit: BODY_LIMIT,
       schema: {
+        operationId: 'revokeSession',
         summary: 'Revoke one session, by token or by session id',
         body: {
           type: 'object',

@@ -52,3 +52,20 @@ export function sample (exposition: string, series: string): number {
   const line = exposition.split('\n').find(l => l.startsWith(series + ' '))
   return line === undefined ? 0 : Number(line.slice(series.length + 1))
 }
+
+// The label values a scrape holds for `label` on the series of `family`
+// (a histogram's _bucket, _sum and _count included).
+export function labelValues (exposition: string, family: string, label: string): Set<string> {
+  const values = new Set<string>()
+  for (const line of exposition.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)\{([^}]*)\}/.exec(line)
+    if (m === null || !(m[1] === family || [`${family}_bucket`, `${family}_sum`, `${family}_count`].includes(m[1]!))) continue
+    for (const pair of m[2]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) if (pair[1] === label) values.add(pair[2]!)
+  }
+  return values
+}
+
+// Metric families by # TYPE line: name → type.
+export function families (exposition: string): Map<string, string> {
+  return new Map([...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(m => [m[1]!, m[2]!]))
+}

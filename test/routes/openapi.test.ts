@@ -25,7 +25,7 @@ t.test('every route is listed with its responses', async t => {
     ['get', '/healthz', ['200']],
     ['get', '/readyz', ['200', '503']],
     ['get', '/healthz/redis', ['200', '503']],
-    ['get', '/metrics', ['200']]
+    ['get', '/metrics', ['200', '431']]
   ]
   for (const [method, path, statuses] of expected) {
     const operation = doc.paths[path]?.[method]
@@ -52,7 +52,18 @@ t.test('with SERVICE_API_KEYS set the document needs a key like the API does', a
   const keyed = ok.json<Document>()
   t.same(keyed.paths['/sessions/validate']?.post?.security, [{ apiKey: [] }], 'the API routes declare the key')
   t.same(keyed.paths['/forward-auth']?.get?.security, [{ apiKey: [] }], 'so does the forward-auth check')
-  t.notOk(keyed.paths['/healthz']?.get?.security, 'health routes do not')
-  t.notOk(keyed.paths['/metrics']?.get?.security, 'nor does /metrics')
-  t.notOk(doc.paths['/sessions/validate']?.post?.security, 'without SERVICE_API_KEYS nothing declares one')
+  t.same(keyed.paths['/healthz']?.get?.security, [], 'health routes declare none')
+  t.same(keyed.paths['/metrics']?.get?.security, [], 'nor does /metrics without METRICS_TOKEN')
+  t.same(doc.paths['/sessions/validate']?.post?.security, [], 'without SERVICE_API_KEYS nothing needs one')
+})
+
+t.test('with METRICS_TOKEN set /metrics declares its bearer token and its 401', async t => {
+  const { app: tokened } = await testApp(t, { databaseUrl: db.url, env: { METRICS_TOKEN: 'm'.repeat(24) } })
+  const withToken = (await tokened.inject({ method: 'GET', url: '/docs/json' })).json<Document & { components?: { securitySchemes?: Record<string, unknown> } }>()
+  const metrics = withToken.paths['/metrics']?.get
+  t.same(metrics?.security, [{ metricsToken: [] }])
+  t.ok(metrics?.responses?.['401'], '401 is documented')
+  t.same(withToken.components?.securitySchemes?.metricsToken, { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN' })
+  t.notOk(doc.paths['/metrics']?.get?.responses?.['401'], 'and without the token no 401 is promised')
+  t.equal((await tokened.inject({ method: 'GET', url: '/metrics' })).statusCode, 401, 'the 401 is real')
 })
