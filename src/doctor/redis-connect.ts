@@ -27,6 +27,14 @@ function user (config: Config): string {
   return config.redisUsername ?? (fromUrl === '' ? 'default' : fromUrl)
 }
 
+// ioredis' own messages can carry host:port: only recognised, never shown.
+function unreachable (err: unknown): string {
+  const message = (err as Error | undefined)?.message ?? ''
+  if (message.startsWith('All sentinels are unreachable')) return 'no sentinel of REDIS_SENTINELS answered with a master by the name REDIS_SENTINEL_MASTER'
+  if (message.startsWith('None of startup nodes is available') || (err as Error | undefined)?.name === 'ClusterAllFailedError') return 'none of REDIS_CLUSTER_NODES answers as a Cluster node'
+  return 'cannot connect'
+}
+
 export async function connectRedis (config: Config): Promise<Connected | { checks: Check[] }> {
   const connectMs = Math.max(1000, config.redisTimeoutMs * 5)
   const client = createRedisClient(config, connectMs)
@@ -40,7 +48,7 @@ export async function connectRedis (config: Config): Promise<Connected | { check
     if (AUTH_CODES.has(code)) {
       return { checks: [pass('redis reachable', 'the server answers'), fail('redis auth', `refused for user "${user(config)}" (${code}): check the password in REDIS_URL (or REDIS_PASSWORD)`)] }
     }
-    return { checks: [fail('redis reachable', `cannot connect (${code})`)] }
+    return { checks: [fail('redis reachable', `${unreachable(firstError ?? err)} (${code})`)] }
   }
   const servers = client instanceof Cluster ? client.nodes('master') : [client as Redis]
   const password = config.redisPassword !== undefined || (config.redisUrl !== undefined && new URL(config.redisUrl).password !== '')

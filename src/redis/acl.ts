@@ -63,7 +63,9 @@ export function requiredCommands (topology: RedisTopology = SINGLE): AclCommand[
   if (topology.cluster) {
     extra.push(
       { name: 'cluster|slots', usedFor: "ioredis' slot map", probe: () => ['CLUSTER', 'SLOTS'] },
-      { name: 'cluster|info', usedFor: "ioredis' cluster ready check", probe: () => ['CLUSTER', 'INFO'] }
+      { name: 'cluster|info', usedFor: "ioredis' cluster ready check", probe: () => ['CLUSTER', 'INFO'] },
+      // refused, ioredis carries on; granted, the ACL log stays quiet
+      { name: 'client|setname', usedFor: 'ioredis names its slot-refresh connections', probe: () => ['CLIENT', 'SETNAME', 'session-validator-doctor'] }
     )
   }
   return [...REDIS_COMMANDS, ...extra]
