@@ -28,7 +28,7 @@ export async function aclCheck (config: Config, servers: Redis[], key: string): 
     if (await refused(server, set.probe(key), timeoutMs)) denied.add('set')
     // On a Cluster, a node that does not own the key's slot answers MOVED
     // without running anything: safe to try there too.
-    const keyExists = !denied.has('set') && await server.exists(key).then(n => n === 1, (err: Error) => /^MOVED/.test(err.message))
+    const keyExists = !denied.has('set') && await within(timeoutMs, server.exists(key)).then(n => n === 1, (err: Error) => /^MOVED/.test(err.message))
     for (const command of commands) {
       if (command.name === 'set') continue
       if (command.needsKey === true && !keyExists) { untried.add(command.name); continue }

@@ -6,7 +6,7 @@ import { createRedisClient, type RedisClient } from '../redis/guarded-redis.js'
 import { fail, pass, type Check } from './report.js'
 import { codeOf, within } from './within.js'
 
-export interface Connected {
+interface Connected {
   client: RedisClient
   /** The servers that hold keys: every master of a Cluster, else the one server. */
   servers: Redis[]

@@ -23,8 +23,8 @@ const POLICY_PROBLEMS: Record<string, string> = {
 // every fill late and the cache never fills; half of it is the pass mark. A host
 // ahead lets a fill land later, and the tombstone must outlive it: ahead by up
 // to TOMBSTONE_TTL_MS - FILL_WINDOW_MS is safe, less a 3 s margin.
-export const SKEW_BEHIND_MAX_MS = FILL_WINDOW_MS / 2
-export const SKEW_AHEAD_MAX_MS = TOMBSTONE_TTL_MS - FILL_WINDOW_MS - 3000
+const SKEW_BEHIND_MAX_MS = FILL_WINDOW_MS / 2
+const SKEW_AHEAD_MAX_MS = TOMBSTONE_TTL_MS - FILL_WINDOW_MS - 3000
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`
 

@@ -30,7 +30,7 @@ export async function runDoctor (env: Record<string, string | undefined>, option
   ]
   const secrets = [config.databaseUrl, config.databaseReadUrl, config.redisUrl, config.redisPassword, config.redisSentinelPassword, config.metricsToken, ...config.serviceApiKeys]
   for (const url of [config.databaseUrl, config.databaseReadUrl, config.redisUrl]) {
-    if (url !== undefined) secrets.push(decodeURIComponent(new URL(url).password))
+    if (url !== undefined) secrets.push(new URL(url).password, decodeURIComponent(new URL(url).password))
   }
   return report(checks.map(c => ({ ...c, detail: redact(c.detail, secrets) })))
 }

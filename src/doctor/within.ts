@@ -1,6 +1,6 @@
 // A dependency that stops answering must not hang the doctor.
 
-export class TimedOut extends Error {
+class TimedOut extends Error {
   code = 'TIMEOUT'
 }
 

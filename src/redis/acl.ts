@@ -72,7 +72,7 @@ export function requiredCommands (topology: RedisTopology = SINGLE): AclCommand[
 }
 
 // `*`, `?`, `[` and `\` in a prefix are glob characters to Redis.
-export function keyPattern (prefix: string): string {
+function keyPattern (prefix: string): string {
   return `~${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`
 }
 
