@@ -161,3 +161,13 @@ t.test('the service never sends CLIENT SETINFO (unknown before Redis 7.2, so nev
   t.notMatch(stats, /errorstat_/, 'and no command of the connection was refused')
   t.match(stats, /cmdstat_ping:/, 'the connection itself was counted')
 })
+
+t.test('a prefix with glob characters grants its own keys only', async t => {
+  const prefix = `sv*[${randomBytes(3).toString('hex')}]?:`
+  const url = await createUserFromTheLine('session-validator-glob', prefix)
+  const client = new Redis(url, { maxRetriesPerRequest: 0 })
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  t.equal(await client.set(`${prefix}mine`, '1', 'PX', 1000), 'OK', 'its own keys')
+  await t.rejects(client.set(`${prefix.replace('*', 'X')}other`, '1', 'PX', 1000), /NOPERM/, 'not a key the unescaped pattern would match')
+})
