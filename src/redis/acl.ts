@@ -65,7 +65,10 @@ export function requiredCommands (topology: RedisTopology = SINGLE): AclCommand[
       { name: 'cluster|slots', usedFor: "ioredis' slot map", probe: () => ['CLUSTER', 'SLOTS'] },
       { name: 'cluster|info', usedFor: "ioredis' cluster ready check", probe: () => ['CLUSTER', 'INFO'] },
       // refused, ioredis carries on; granted, the ACL log stays quiet
-      { name: 'client|setname', usedFor: 'ioredis names its slot-refresh connections', probe: () => ['CLIENT', 'SETNAME', 'session-validator-doctor'] }
+      { name: 'client|setname', usedFor: 'ioredis names its slot-refresh connections', probe: () => ['CLIENT', 'SETNAME', 'session-validator-doctor'] },
+      // ioredis sends it on each replica connection it opens (slot refresh
+      // samples any node), although the service reads from masters only
+      { name: 'readonly', usedFor: "ioredis' replica connections", probe: () => ['READONLY'] }
     )
   }
   return [...REDIS_COMMANDS, ...extra]

@@ -11,7 +11,7 @@ t.test('the deployment decides the extra commands', async t => {
   t.same(requiredCommands().map(c => c.name), REDIS_COMMANDS.map(c => c.name))
   t.same(requiredCommands({ cluster: false, database: 3 }).map(c => c.name).slice(REDIS_COMMANDS.length), ['select'])
   t.same(requiredCommands({ cluster: false, database: 3 }).at(-1)!.probe('k'), ['SELECT', '3'], 'the doctor selects the database it is already in')
-  t.same(requiredCommands({ cluster: true, database: 0 }).map(c => c.name).slice(REDIS_COMMANDS.length), ['cluster|slots', 'cluster|info', 'client|setname'])
+  t.same(requiredCommands({ cluster: true, database: 0 }).map(c => c.name).slice(REDIS_COMMANDS.length), ['cluster|slots', 'cluster|info', 'client|setname', 'readonly'])
 })
 
 t.test('the line: one +command each, the key pattern escaped for Redis\' glob', async t => {
