@@ -116,6 +116,12 @@ function url (env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(name, `must use ${protocols.map(p => p + '//').join(' or ')}`)
   }
   if (parsed.hostname === '') throw new ConfigError(name, 'has no host')
+  // the drivers decode them, and would throw a stack trace instead of this line
+  try {
+    decodeURIComponent(parsed.username + parsed.password)
+  } catch {
+    throw new ConfigError(name, 'has a user or password with a broken %-escape')
+  }
   return value
 }
 

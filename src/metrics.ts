@@ -202,7 +202,7 @@ export function createMetrics () {
     }),
     rateLimitFallbacks: new client.Counter({
       name: 'rate_limit_store_fallback_total',
-      help: 'Requests rate-limited from per-instance memory because Redis could not be asked',
+      help: 'Limiter decisions taken from this instance\'s memory because the counts could not be shared through Redis',
       registers
     }),
     rateLimited: new client.Counter({

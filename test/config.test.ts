@@ -44,6 +44,8 @@ t.test('a bad value names the variable and never echoes a URL', async t => {
     [{ DATABASE_URL: 'postgres://user:hunter2hunter2@' }, 'DATABASE_URL'], // an example credential, never real
     [{ REDIS_URL: 'not a url with hunter2hunter2' }, 'REDIS_URL'],
     [{ REDIS_URL: 'http://default:hunter2hunter2@cache:6379' }, 'REDIS_URL'],
+    [{ DATABASE_URL: 'postgres://user:hunter2%zzhunter2@db/app' }, 'DATABASE_URL'], // the driver would throw URIError
+    [{ REDIS_URL: 'redis://default:hunter2%zzhunter2@cache:6379' }, 'REDIS_URL'],
     [{ SESSION_CACHE_TTL_SECONDS: '-5' }, 'SESSION_CACHE_TTL_SECONDS'],
     [{ SESSION_CACHE_PREFIX: 'has{brace}' }, 'SESSION_CACHE_PREFIX'],
     [{ BREAKER_THRESHOLD: '1.5' }, 'BREAKER_THRESHOLD'],

@@ -7,9 +7,12 @@ import { createRedisPolicy, type CircuitName } from './redis-policy.js'
 // Fail fast while disconnected and never replay: a command that was abandoned
 // (timed out, connection dropped) must not run later on a new connection.
 // family 0 lets the resolver pick IPv4 or IPv6 (Railway's private network).
+// No CLIENT SETINFO: it exists from Redis 7.2 on, and granting it would make
+// the ACL line (src/redis/acl.ts) fail on 7.0.
 function failFastRedisOptions (connectTimeoutMs: number): RedisOptions {
   return {
     lazyConnect: true,
+    disableClientInfo: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,

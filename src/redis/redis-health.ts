@@ -43,7 +43,7 @@ interface Probe {
   errors: string[]
 }
 
-function parseInfo (text: string): Map<string, string> {
+export function parseInfo (text: string): Map<string, string> {
   const map = new Map<string, string>()
   for (const line of text.split('\r\n')) {
     const i = line.indexOf(':')

@@ -74,15 +74,18 @@ export async function ownRedis (t: Teardown, extraArgs: string[] = []): Promise<
   async function start (): Promise<void> {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' })
     await waitFor('redis-server to answer', async () => {
+      // started with --requirepass, it answers too: NOAUTH, asking for it
+      let asksForPassword = false
+      const p = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      p.on('error', (err: Error) => { asksForPassword ||= /NOAUTH/.test(err.message) })
       try {
-        const p = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-        p.on('error', () => {})
         await p.connect()
         await p.ping()
-        p.disconnect()
         return true
       } catch {
-        return false
+        return asksForPassword
+      } finally {
+        p.disconnect()
       }
     })
   }
@@ -97,11 +100,12 @@ export async function ownRedis (t: Teardown, extraArgs: string[] = []): Promise<
     await exited
   }
 
-  await start()
+  // before start(): a server that never answers is stopped too
   t.teardown(async () => {
     probe.disconnect()
     await kill()
   })
+  await start()
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
