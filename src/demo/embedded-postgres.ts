@@ -4,8 +4,8 @@ import { freePort } from '../free-port.js'
 
 export interface EmbeddedPostgres {
   url: string
-  /** NOTIFYs of every connection, delivered in-process (see below). */
-  onNotification(listener: (channel: string, payload: string) => void): void
+  /** NOTIFYs of every connection on these channels, delivered in-process (see below). */
+  onNotification(channels: readonly string[], listener: (channel: string, payload: string) => void): Promise<void>
   close(): Promise<void>
 }
 
@@ -54,7 +54,11 @@ export async function startEmbeddedPostgres (connections: number): Promise<Embed
   await server.start()
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    onNotification (listener) { listeners.push(listener) },
+    async onNotification (channels, listener) {
+      // the one backend must LISTEN, or a NOTIFY is dropped before it is sent
+      for (const channel of channels) await db.exec(`LISTEN ${channel}`)
+      listeners.push(listener)
+    },
     async close () {
       await server.stop()
       await db.close()

@@ -42,6 +42,7 @@ t.test('boots and serves with Redis down, and uses the cache once Redis is up', 
     return (await validate(peer.app, s.token)).headers['x-session-cache-tier'] === 'redis'
   }, 10_000, 100)
   t.pass('reconnected without a restart')
+  await waitFor('the first instance reconnected too', async () => await connected() === '1', 5000, 50)
   t.equal(await connected(), '1')
 })
 

@@ -23,6 +23,10 @@ t.test('npm start with no DATABASE_URL: embedded Postgres, a demo token and a cu
   t.match(server.stdout() + server.stderr(), /DATABASE_URL is not set/)
   t.match(server.stdout() + server.stderr(), /REDIS_URL.* is not set/)
   t.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200)
+  // memory is on without Redis, in the demo too: the token is now in it
+  const again = await fetch(`http://127.0.0.1:${port}/sessions/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: /"token":"([^"]+)"/.exec(line!)![1] }) })
+  t.equal(again.headers.get('x-session-cache'), 'hit')
+  t.equal(again.headers.get('x-session-cache-tier'), 'local', 'answered from memory')
   server.child.kill('SIGTERM')
   t.equal(await server.exited, 0)
 })

@@ -128,13 +128,20 @@ export function createCoherence (o: CoherenceOptions): Coherence {
   }
 
   const applying = new Set<Promise<void>>()
-  function apply (kind: string, key: string): Promise<void> {
+  const forgetLocally = (kind: string, key: string) => {
     if (kind === 's') local?.delete([key])
     else local?.deleteUser(key)
+  }
+  function apply (kind: string, key: string): Promise<void> {
+    forgetLocally(kind, key)
     o.replica?.changed()
     if (cache === undefined) return Promise.resolve()
     const p = forgetInRedis(kind === 's' ? [key] : [], kind === 'u' ? key : undefined, byNotify)
       .then(async told => {
+        // Until Redis was told, a lookup could read the old entry there and
+        // copy it into memory: forget it in memory once more (this also makes
+        // any copy still in flight give up).
+        forgetLocally(kind, key)
         // Redis could not be told: void every entry cached so far instead
         if (!told) await epoch.move('redis_unreachable').catch(() => epoch.distrust('redis_unreachable'))
       })

@@ -24,7 +24,7 @@ export interface NotificationFeed {
 
 /** Where notifications come from when they do not travel over a LISTEN connection (the embedded demo database). */
 export interface InProcessNotifications {
-  onNotification(listener: (channel: string, payload: string) => void): void
+  onNotification(channels: readonly string[], listener: (channel: string, payload: string) => void): Promise<void>
 }
 
 // postgres.js' own sql.listen swallows a failed re-listen, so the retry loop is ours.
@@ -102,10 +102,9 @@ export function postgresFeed (url: string, config: Pick<Config, 'databaseConnect
 export function inProcessFeed (source: InProcessNotifications): NotificationFeed {
   return {
     start (channels, handlers) {
-      source.onNotification((channel, payload) => {
+      source.onNotification(channels, (channel, payload) => {
         if (channels.includes(channel)) handlers.notify(channel, payload)
-      })
-      handlers.up()
+      }).then(() => handlers.up(), () => {})
     },
     listening: true,
     async close () {}
