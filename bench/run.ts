@@ -13,6 +13,7 @@ import { parseOptions, type Options, type Scenario } from './options.ts'
 import type { MemoryBreakdown } from './redis-memory.ts'
 import { startRedis } from './redis-server.ts'
 import { writeReport } from './report.ts'
+import { scrape, total } from './scrape.ts'
 import { deploy as deployScenario, type DeployResult } from './scenarios/deploy.ts'
 import { atFixedRate } from './scenarios/fixed-rate.ts'
 import { mixed } from './scenarios/mixed.ts'
@@ -101,6 +102,9 @@ async function bench (o: Options): Promise<void> {
     log(`  ${label.padEnd(10)} ${fmt(t.rps)} req/s, p99 ${t.p99.toFixed(2)} ms${pct(t.work?.localShare)}`)
     return t
   }
+  // any epoch move voids the whole fleet's cache, the hit set included: none is expected
+  const epochChanges = async () => total(await scrape(servers.local.base), 'session_cache_invalidations_total', { reason: 'epoch' })
+  const epochChangesBefore = await epochChanges()
   const rounds: Round[] = []
   const rotated = has('hit', 'local', 'lifecycle', 'miss', 'naive', 'express', 'mixed', 'rate', 'forward-auth')
   for (let i = 1; i <= (rotated ? o.rounds : 0); i++) {
@@ -132,6 +136,9 @@ async function bench (o: Options): Promise<void> {
     }
     rounds.push(round)
   }
+
+  const epochChangesInRounds = (await epochChanges()) - epochChangesBefore
+  if (epochChangesInRounds > 0) log(`  the cache epoch moved ${epochChangesInRounds} times during the rounds: every cache was voided, hit figures after it include refills`)
 
   let soaked: SoakResult | undefined
   if (has('soak')) {
@@ -171,7 +178,7 @@ async function bench (o: Options): Promise<void> {
       profiles.push(summarizeProfile(file.replace(/\.cpuprofile$/, ''), join(profileDir, file)))
     }
   }
-  const meta = describeRun(o, startedAt, db.name, build)
+  const meta = { ...describeRun(o, startedAt, db.name, build), 'epoch moves during the rounds (seen by service-local; 0 expected)': epochChangesInRounds }
   const markdown = writeReport(RESULTS, { meta, rounds, soak: soaked, memory, deploy: deployed, revoke: revoked, profiles })
   process.stdout.write(markdown)
 }
