@@ -183,7 +183,13 @@ async function bench (o: Options): Promise<void> {
   process.stdout.write(markdown)
 }
 
-const options = parseOptions(process.argv.slice(2))
+let options: Options | undefined
+try {
+  options = parseOptions(process.argv.slice(2))
+} catch (err) {
+  log(`bench: ${(err as Error).message} (--help lists the options)`)
+  process.exitCode = 2
+}
 if (options !== undefined) {
   cleanupOnSignals()
   try {
