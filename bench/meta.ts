@@ -37,8 +37,14 @@ export function describeRun (o: Options, startedAt: Date, database: string, buil
     'fixed rate': o.fixedRate,
     'Zipf exponent (mixed)': o.zipfExponent,
     'soak seconds': o.soakSeconds,
+    'deploy seconds / restart every': `${o.deploySeconds} / ${o.restartEverySeconds}`,
+    revokes: o.revokes,
     quick: o.quick,
-    'rate limiter': o.rateLimit ? 'on, limits raised out of reach (RATE_LIMIT_MAX=RATE_LIMIT_FAILED_MAX=10000000)' : 'off (RATE_LIMIT_MAX=RATE_LIMIT_FAILED_MAX=0)',
+    scenarios: o.partial ? [...o.only].join(', ') : 'all',
+    'request limit': o.requestLimit
+      ? 'on, out of reach (RATE_LIMIT_MAX=10000000)'
+      : 'the service\'s default: off (RATE_LIMIT_MAX=0); failed-lookup budgets at their defaults (no seeded token fails)',
+    'L1 hit instances': 'LOCAL_CACHE_MAX_ENTRIES = max(100000, hit set), LOCAL_CACHE_MAX_BYTES = max(128 MiB, 4 KiB × hit set), LOCAL_CACHE_TTL_SECONDS=3600, SESSION_CACHE_TTL_SECONDS=3600',
     'cpu profiling': o.profile
   }
 }

@@ -3,28 +3,35 @@ import { join } from 'node:path'
 import type { ProfileSummary } from './cpu-profile.ts'
 import { renderMarkdown } from './markdown.ts'
 import type { MemoryBreakdown } from './redis-memory.ts'
+import type { DeployResult } from './scenarios/deploy.ts'
+import type { RevokeResult } from './scenarios/revoke.ts'
 import type { SoakResult } from './scenarios/soak.ts'
 import { summarize, type Round } from './summary.ts'
 import { checkTargets } from './targets.ts'
 
+// Scenarios left out (--only) are undefined.
 export interface Results {
   meta: Record<string, string | number | boolean>
   rounds: Round[]
-  soak: SoakResult
-  memory: MemoryBreakdown
+  soak: SoakResult | undefined
+  memory: MemoryBreakdown | undefined
+  deploy: DeployResult | undefined
+  revoke: RevokeResult | undefined
   profiles: ProfileSummary[]
 }
 
 // report.json keeps every round's raw numbers; report.md the medians.
 export function writeReport (dir: string, results: Results): string {
   const summary = summarize(results.rounds, results.soak)
-  const targets = checkTargets(summary, results.soak, results.memory)
+  const targets = checkTargets({ summary, soak: results.soak, memory: results.memory, deploy: results.deploy, revoke: results.revoke })
   const markdown = renderMarkdown({
     meta: results.meta,
     summary,
-    mixedRounds: results.rounds.map(r => r.mixed),
+    mixedRounds: results.rounds.flatMap(r => r.mixed === undefined ? [] : [r.mixed]),
     soak: results.soak,
     memory: results.memory,
+    deploy: results.deploy,
+    revoke: results.revoke,
     targets,
     profiles: results.profiles
   })

@@ -1,4 +1,4 @@
-// npm run bench: seeds a database of its own, starts the service and two
+// npm run bench: seeds a database of its own, starts the service and the
 // reference servers, runs the scenarios in turns and writes bench/results/.
 import { mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -7,33 +7,46 @@ import { cleanupOnSignals, runCleanup } from './cleanup.ts'
 import { summarizeProfile, type ProfileSummary } from './cpu-profile.ts'
 import { createBenchDatabase } from './database.ts'
 import { snapshotBuild } from './dist.ts'
+import { writeExpressCookies } from './express-cookies.ts'
 import { buildIdentity, describeRun } from './meta.ts'
-import { parseOptions, type Options } from './options.ts'
+import { parseOptions, type Options, type Scenario } from './options.ts'
+import type { MemoryBreakdown } from './redis-memory.ts'
 import { startRedis } from './redis-server.ts'
 import { writeReport } from './report.ts'
+import { scrape, total } from './scrape.ts'
+import { deploy as deployScenario, type DeployResult } from './scenarios/deploy.ts'
 import { atFixedRate } from './scenarios/fixed-rate.ts'
 import { mixed } from './scenarios/mixed.ts'
 import { forwardAuthThroughNginx } from './scenarios/forward-auth.ts'
+import { revokeLatency, type RevokeResult } from './scenarios/revoke.ts'
 import { startNginxFront } from './nginx-front.ts'
-import { soak } from './scenarios/soak.ts'
-import { throughput } from './scenarios/throughput.ts'
-import { warmHitSet } from './scenarios/warm-hit.ts'
+import { soak, type SoakResult } from './scenarios/soak.ts'
+import { throughput, type Throughput } from './scenarios/throughput.ts'
+import { warmHitSet, warmLocal } from './scenarios/warm-hit.ts'
 import { seedSessions } from './seed.ts'
-import { startServers } from './servers.ts'
+import { fleetDefaultsEnv, l1HitEnv, REDIS_DB, startServers, startService, type Server, type ServerPlan } from './servers.ts'
 import type { Round } from './summary.ts'
+import { tokenRanges, type Range } from './tokens.ts'
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url))
+// the revoke scenario's fleet: processes on one database and Redis
+const REVOKE_INSTANCES = 3
 const log = (line: string) => process.stderr.write(`${line}\n`)
 const fmt = (n: number) => Math.round(n).toLocaleString('en')
+const pct = (v: number | undefined) => v === undefined ? '' : `, ${(v * 100).toFixed(1)} % from L1`
 
 async function bench (o: Options): Promise<void> {
   const startedAt = new Date()
   const build = buildIdentity()
+  const has = (...names: Scenario[]) => names.some(n => o.only.has(n))
   snapshotBuild()
-  log(`bench: ${fmt(o.sessions)} sessions, ${o.rounds} rounds of ${o.seconds} s runs${o.quick ? ' (quick)' : ''}`)
+  log(`bench: ${fmt(o.sessions)} sessions, ${o.rounds} rounds of ${o.seconds} s runs${o.quick ? ' (quick)' : ''}${o.partial ? `, only ${[...o.only].join(', ')}` : ''}`)
+  const ranges = tokenRanges(o.sessions, o.hitSet, o.revokes)
   const db = await createBenchDatabase(o.adminUrl)
   log(`database ${db.name} created and migrated; seeding`)
-  await seedSessions(db.sql, o.sessions, o.sessionsPerUser, log)
+  await seedSessions(db.sql, ranges.all, o.sessionsPerUser, 'standard', log)
+  if (has('lifecycle')) await seedSessions(db.sql, ranges.lifecycle, o.sessionsPerUser, 'sliding', log)
+  if (has('revoke')) await seedSessions(db.sql, ranges.revoke, o.sessionsPerUser, 'standard', log)
 
   const redis = await startRedis()
   let profileDir: string | undefined
@@ -41,19 +54,39 @@ async function bench (o: Options): Promise<void> {
     profileDir = join(RESULTS, `profiles-${startedAt.toISOString().replace(/[:.]/g, '-')}`)
     mkdirSync(profileDir, { recursive: true })
   }
-  const servers = await startServers({ databaseUrl: db.url, redisUrl: redis.url, profileDir, rateLimit: o.rateLimit })
+  const cookies = writeExpressCookies(o.hitSet)
+  const plan: ServerPlan = {
+    databaseUrl: db.url,
+    redisUrl: redis.url,
+    profileDir,
+    requestLimit: o.requestLimit,
+    hitSet: o.hitSet,
+    sessionsPerUser: o.sessionsPerUser,
+    expressSecret: cookies.secret
+  }
+  const servers = await startServers(plan)
   log(`servers up: ${servers.all.map(s => `${s.name} ${s.base}`).join(', ')}`)
 
-  const front = await startNginxFront(Number(new URL(servers.hit.base).port))
+  const front = has('forward-auth') ? await startNginxFront(Number(new URL(servers.local.base).port)) : 'left out'
   log(typeof front === 'string' ? `forward auth through nginx: skipped, ${front}` : `nginx up: direct ${front.direct}, forward auth ${front.forwardAuth}`)
 
-  log(`warming the hit set: ${fmt(o.hitSet)} sessions`)
-  const memory = await warmHitSet(servers.hit, redis, o.hitSet, o.connections)
-  log(`  ${fmt(memory.bytesPerSession)} bytes of Redis per cached session`)
+  let memory: MemoryBreakdown | undefined
+  if (has('hit', 'local', 'rate', 'forward-auth', 'deploy')) {
+    // first: it flushes the fleet's Redis database
+    log(`warming the hit set: ${fmt(o.hitSet)} sessions`)
+    memory = await warmHitSet(servers.hit, redis, o.hitSet, o.connections)
+    log(`  ${fmt(memory.bytesPerSession)} bytes of Redis per cached session`)
+  }
+  const inMemory = async (server: Server, range: Range) => {
+    const warmth = await warmLocal(server, range, o.connections)
+    log(`  ${server.name}: ${fmt(warmth.entries)} sessions in memory, ~${fmt(warmth.bytes / Math.max(1, warmth.entries))} bytes each, ${fmt(warmth.evictions)} evictions`)
+  }
+  if (has('local', 'rate', 'forward-auth', 'deploy')) await inMemory(servers.local, ranges.hit)
+  if (has('lifecycle')) await inMemory(servers.lifecycle, ranges.lifecycle)
 
   const shape = { seconds: o.seconds, warmupSeconds: o.warmupSeconds, connections: o.connections, threads: o.threads }
   const rate = { rate: o.fixedRate, seconds: o.fixedRateSeconds, warmupSeconds: o.warmupSeconds, connections: o.connections }
-  const all = { mode: 'uniform', lo: 1, hi: o.sessions } as const
+  const uniform = (r: Range) => ({ mode: 'uniform', ...r }) as const
   const helpers = { redisPid: redis.pid, postgresPids: db.backendPids }
   const mixedShape = {
     sessions: o.sessions,
@@ -62,36 +95,80 @@ async function bench (o: Options): Promise<void> {
     windowSeconds: o.mixedWindowSeconds,
     connections: o.connections,
     threads: o.threads,
-    redisDb: 1
+    redisDb: REDIS_DB.mixed
   }
+  const closed = async (label: string, server: Server, range: Range, cookieFile?: string): Promise<Throughput> => {
+    const t = await throughput(label, server, uniform(range), shape, helpers, cookieFile === undefined ? {} : { cookieFile })
+    log(`  ${label.padEnd(10)} ${fmt(t.rps)} req/s, p99 ${t.p99.toFixed(2)} ms${pct(t.work?.localShare)}`)
+    return t
+  }
+  // any epoch move voids the whole fleet's cache, the hit set included: none is expected
+  const epochChanges = async () => total(await scrape(servers.local.base), 'session_cache_invalidations_total', { reason: 'epoch' })
+  const epochChangesBefore = await epochChanges()
   const rounds: Round[] = []
-  for (let i = 1; i <= o.rounds; i++) {
+  const rotated = has('hit', 'local', 'lifecycle', 'miss', 'naive', 'express', 'mixed', 'rate', 'forward-auth')
+  for (let i = 1; i <= (rotated ? o.rounds : 0); i++) {
     log(`round ${i} of ${o.rounds}`)
-    const ceiling = await throughput('ceiling', servers.ceiling, all, shape, helpers)
-    log(`  ceiling  ${fmt(ceiling.rps)} req/s, p99 ${ceiling.p99.toFixed(2)} ms`)
-    const hit = await throughput('hit', servers.hit, { mode: 'uniform', lo: 1, hi: o.hitSet }, shape, helpers)
-    log(`  hit      ${fmt(hit.rps)} req/s, p99 ${hit.p99.toFixed(2)} ms`)
-    const miss = await throughput('miss', servers.miss, all, shape, helpers)
-    log(`  miss     ${fmt(miss.rps)} req/s, p99 ${miss.p99.toFixed(2)} ms`)
-    const naive = await throughput('naive', servers.naive, all, shape, helpers)
-    log(`  naive    ${fmt(naive.rps)} req/s, p99 ${naive.p99.toFixed(2)} ms`)
-    const mix = await mixed(servers.mixed, redis, mixedShape)
-    log(`  mixed    ${fmt(mix.steady.rps)} req/s, hit ratio ${mix.steady.hitRatio.toFixed(3)}, ${mix.steady.queriesPerValidation.toFixed(4)} queries/validation (floor ${mix.steady.floor.toFixed(4)})`)
-    const ceilingAtRate = await atFixedRate(servers.ceiling, o.sessions, rate, helpers)
-    log(`  ceiling @${fmt(o.fixedRate)}/s p99 ${ceilingAtRate.p99.toFixed(2)} ms`)
-    const hitAtRate = await atFixedRate(servers.hit, o.hitSet, rate, helpers)
-    log(`  hit     @${fmt(o.fixedRate)}/s p99 ${hitAtRate.p99.toFixed(2)} ms`)
-    let forwardAuth
-    if (typeof front !== 'string') {
-      forwardAuth = await forwardAuthThroughNginx(front, { mode: 'uniform', lo: 1, hi: o.hitSet }, shape)
-      log(`  nginx    ${fmt(forwardAuth.direct.rps)} req/s direct, ${fmt(forwardAuth.through.rps)} req/s with forward auth (${(forwardAuth.through.rps / forwardAuth.direct.rps).toFixed(3)})`)
+    const round: Round = {}
+    if (has('hit', 'local', 'lifecycle', 'miss', 'naive', 'express', 'mixed')) round.ceiling = await closed('ceiling', servers.ceiling, ranges.all)
+    if (has('local')) round.local = await closed('L1 hit', servers.local, ranges.hit)
+    if (has('lifecycle')) round.lifecycle = await closed('lifecycle', servers.lifecycle, ranges.lifecycle)
+    if (has('hit')) round.hit = await closed('L2 hit', servers.hit, ranges.hit)
+    if (has('express')) round.express = await closed('express', servers.express, ranges.hit, cookies.file)
+    if (has('miss')) round.miss = await closed('miss', servers.miss, ranges.all)
+    if (has('naive')) round.naive = await closed('naive', servers.naive, ranges.all)
+    if (has('mixed')) {
+      round.mixed = await mixed(servers.mixed, redis, mixedShape)
+      const s = round.mixed.steady
+      log(`  mixed      ${fmt(s.rps)} req/s, hit ratio ${s.hitRatio.toFixed(3)}, ${s.queriesPerValidation.toFixed(4)} queries/validation (floor ${s.floor.toFixed(4)}), restart moved the epoch ${round.mixed.epochMoves} times`)
     }
-    rounds.push({ ceiling, hit, miss, naive, mixed: mix, ceilingAtRate, hitAtRate, ...(forwardAuth === undefined ? {} : { forwardAuth }) })
+    if (has('rate')) {
+      for (const [key, label, server] of [['ceilingAtRate', 'ceiling', servers.ceiling], ['localAtRate', 'L1 hit', servers.local], ['hitAtRate', 'L2 hit', servers.hit]] as const) {
+        const r = await atFixedRate(server, ranges.hit.lo, ranges.hit.hi, rate, helpers)
+        round[key] = r
+        log(`  ${label.padEnd(7)} @${fmt(o.fixedRate)}/s p99 ${r.p99.toFixed(2)} ms, event-loop delay p99 ${r.eventLoop?.p99Ms.toFixed(2) ?? '?'} ms, max ${r.eventLoop?.maxMs.toFixed(2) ?? '?'} ms${pct(r.work?.localShare)}`)
+      }
+    }
+    if (typeof front !== 'string') {
+      round.forwardAuth = await forwardAuthThroughNginx(front, uniform(ranges.hit), shape)
+      const f = round.forwardAuth
+      log(`  nginx      ${fmt(f.direct.rps)} req/s direct, ${fmt(f.through.rps)} req/s with forward auth (${(f.through.rps / f.direct.rps).toFixed(3)})`)
+    }
+    rounds.push(round)
   }
 
-  log(`soak: the miss path for ${o.soakSeconds} s`)
-  const soaked = await soak(servers.miss, helpers, { sessions: o.sessions, seconds: o.soakSeconds, windowSeconds: o.soakWindowSeconds, connections: o.connections, threads: o.threads })
-  log(`  last/first ${soaked.ratio.toFixed(3)}`)
+  const epochChangesInRounds = (await epochChanges()) - epochChangesBefore
+  if (epochChangesInRounds > 0) log(`  the cache epoch moved ${epochChangesInRounds} times during the rounds: every cache was voided, hit figures after it include refills`)
+
+  let soaked: SoakResult | undefined
+  if (has('soak')) {
+    log(`soak: the miss path for ${o.soakSeconds} s`)
+    soaked = await soak(servers.miss, helpers, { sessions: o.sessions, seconds: o.soakSeconds, windowSeconds: o.soakWindowSeconds, connections: o.connections, threads: o.threads })
+    log(`  last/first ${soaked.ratio.toFixed(3)}`)
+  }
+
+  let deployed: DeployResult | undefined
+  if (has('deploy')) {
+    log(`deploy: ${o.deploySeconds} s of hit traffic, a peer restarting every ${o.restartEverySeconds} s`)
+    const peer = await startService('service-deploy', l1HitEnv(plan), plan)
+    deployed = await deployScenario(servers.hit, peer, servers.local, ranges.hit, { seconds: o.deploySeconds, restartEverySeconds: o.restartEverySeconds, connections: o.connections, threads: o.threads })
+    await peer.child.stop()
+    log(`  hit ratio: stable ${deployed.stable.answers.hitRatio.toFixed(4)}, restarting ${deployed.restarting.answers.hitRatio.toFixed(4)} ` +
+      `(first seconds ${deployed.restarting.first.hitRatio.toFixed(4)}); epoch moves ${deployed.stable.epochMoves + deployed.restarting.epochMoves}`)
+  }
+
+  let revoked: RevokeResult | undefined
+  if (has('revoke')) {
+    // only the revoke's own instances hold leases, so each revoke waits for exactly them
+    await Promise.all([servers.local, servers.lifecycle, servers.mixed].map(s => s.child.stop()))
+    log(`revoke: ${fmt(o.revokes)} revokes through one of ${REVOKE_INSTANCES} instances`)
+    const fleet: Server[] = []
+    for (let i = 1; i <= REVOKE_INSTANCES; i++) fleet.push(await startService(`service-revoke-${i}`, fleetDefaultsEnv(plan), plan))
+    revoked = await revokeLatency(fleet, ranges.revoke)
+    await Promise.all(fleet.map(s => s.child.stop()))
+    log(`  p50 ${revoked.p50.toFixed(2)} ms, p99 ${revoked.p99.toFixed(2)} ms (fan-out wait ${revoked.fanOutMeanMs.toFixed(2)} ms mean); ` +
+      `${revoked.leaseExpired} waited out the lease; ${revoked.validAfter} valid after revoke`)
+  }
 
   // stopped gracefully before the report, so that --cpu-prof writes its files
   await Promise.all([...servers.all.map(s => s.child.stop()), ...(typeof front === 'string' ? [] : [front.child.stop()])])
@@ -101,12 +178,18 @@ async function bench (o: Options): Promise<void> {
       profiles.push(summarizeProfile(file.replace(/\.cpuprofile$/, ''), join(profileDir, file)))
     }
   }
-  const meta = describeRun(o, startedAt, db.name, build)
-  const markdown = writeReport(RESULTS, { meta, rounds, soak: soaked, memory, profiles })
+  const meta = { ...describeRun(o, startedAt, db.name, build), 'epoch moves during the rounds (seen by service-local; 0 expected)': epochChangesInRounds }
+  const markdown = writeReport(RESULTS, { meta, rounds, soak: soaked, memory, deploy: deployed, revoke: revoked, profiles })
   process.stdout.write(markdown)
 }
 
-const options = parseOptions(process.argv.slice(2))
+let options: Options | undefined
+try {
+  options = parseOptions(process.argv.slice(2))
+} catch (err) {
+  log(`bench: ${(err as Error).message} (--help lists the options)`)
+  process.exitCode = 2
+}
 if (options !== undefined) {
   cleanupOnSignals()
   try {

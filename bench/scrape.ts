@@ -51,3 +51,52 @@ export function byLabel (samples: Samples, name: string, label: string): Record<
   }
   return out
 }
+
+/** prom-client's event-loop delay since the previous scrape (it resets at each), ms */
+export interface EventLoopDelay { meanMs: number, p50Ms: number, p99Ms: number, maxMs: number }
+
+export function eventLoopDelay (samples: Samples): EventLoopDelay {
+  const ms = (name: string) => total(samples, `nodejs_eventloop_lag_${name}_seconds`) * 1000
+  return { meanMs: ms('mean'), p50Ms: ms('p50'), p99Ms: ms('p99'), maxMs: ms('max') }
+}
+
+/** A service's cache answers over a span, from two scrapes of its /metrics. */
+export interface CacheAnswers {
+  validations: number
+  localHits: number
+  redisHits: number
+  misses: number
+  /** validations that asked no cache (e.g. before the instance caught up): to Postgres too */
+  bypasses: number
+  /** cache answers / validations: a bypass costs Postgres like a miss, so it counts against */
+  hitRatio: number
+}
+
+export function cacheAnswers (before: Samples | undefined, after: Samples): CacheAnswers {
+  const delta = (name: string, labels: Record<string, string> = {}) => total(after, name, labels) - (before === undefined ? 0 : total(before, name, labels))
+  const validations = delta('session_validations_total')
+  const localHits = delta('session_cache_hits_total', { tier: 'local' })
+  const redisHits = delta('session_cache_hits_total', { tier: 'redis' })
+  const misses = delta('session_cache_misses_total')
+  return {
+    validations,
+    localHits,
+    redisHits,
+    misses,
+    bypasses: Math.max(0, validations - localHits - redisHits - misses),
+    hitRatio: validations === 0 ? Number.NaN : (localHits + redisHits) / validations
+  }
+}
+
+export function addAnswers (a: CacheAnswers, b: CacheAnswers): CacheAnswers {
+  const sum = {
+    validations: a.validations + b.validations,
+    localHits: a.localHits + b.localHits,
+    redisHits: a.redisHits + b.redisHits,
+    misses: a.misses + b.misses,
+    bypasses: a.bypasses + b.bypasses
+  }
+  return { ...sum, hitRatio: sum.validations === 0 ? Number.NaN : (sum.localHits + sum.redisHits) / sum.validations }
+}
+
+export const NO_ANSWERS: CacheAnswers = { validations: 0, localHits: 0, redisHits: 0, misses: 0, bypasses: 0, hitRatio: Number.NaN }

@@ -1,4 +1,4 @@
-import { byLabel, scrape, total, type Samples } from './scrape.ts'
+import { byLabel, eventLoopDelay, scrape, total, type EventLoopDelay, type Samples } from './scrape.ts'
 
 // What the service did per validation during a run, from its own metrics:
 // the calls behind each answer, to tell where its time can go.
@@ -6,6 +6,10 @@ export interface ServiceWork {
   validations: number
   /** cache hits over cache lookups (NaN with the cache off) */
   hitRatio: number
+  /** answers from the instance's own memory (x-session-cache-tier: local) over validations */
+  localShare: number
+  /** times the instance lost its lease (and emptied its memory) during the run */
+  leaseLosses: number
   redisCommandsPerValidation: Record<string, number>
   postgresQueriesPerValidation: Record<string, number>
   /** Postgres time as the service saw it, ms per validation, by query */
@@ -13,8 +17,8 @@ export interface ServiceWork {
   activityRowsPerValidation: number
   /** garbage collection, ms per validation */
   gcMsPerValidation: number
-  /** the longest event-loop delay prom-client saw since the scrape before (it samples every 10 ms) */
-  eventLoopLagMaxMs: number
+  /** prom-client's event-loop delay since the scrape before the run (it samples every 10 ms) */
+  eventLoop: EventLoopDelay
 }
 
 function perValidation (after: Record<string, number>, before: Record<string, number>, n: number, scale = 1): Record<string, number> {
@@ -32,16 +36,20 @@ export function workBetween (before: Samples, after: Samples): ServiceWork {
   const delta = (name: string) => total(after, name) - total(before, name)
   const hits = delta('session_cache_hits_total')
   const lookups = hits + delta('session_cache_misses_total')
+  const tier = { tier: 'local' }
+  const localHits = total(after, 'session_cache_hits_total', tier) - total(before, 'session_cache_hits_total', tier)
   return {
     validations: n,
     hitRatio: lookups === 0 ? Number.NaN : hits / lookups,
+    localShare: localHits / n,
+    leaseLosses: delta('session_local_cache_lease_losses_total'),
     redisCommandsPerValidation: perValidation(of(after, 'redis_command_duration_seconds_count', 'command'), of(before, 'redis_command_duration_seconds_count', 'command'), n),
     postgresQueriesPerValidation: perValidation(of(after, 'db_query_duration_seconds_count', 'query'), of(before, 'db_query_duration_seconds_count', 'query'), n),
     postgresMsPerValidation: perValidation(of(after, 'db_query_duration_seconds_sum', 'query'), of(before, 'db_query_duration_seconds_sum', 'query'), n, 1000),
     activityRowsPerValidation: (total(after, 'session_activity_writes_total') - total(before, 'session_activity_writes_total')) / n,
     gcMsPerValidation: ((total(after, 'nodejs_gc_duration_seconds_sum') - total(before, 'nodejs_gc_duration_seconds_sum')) * 1000) / n,
     // the delay histogram restarts at every scrape, so this covers the run only
-    eventLoopLagMaxMs: total(after, 'nodejs_eventloop_lag_max_seconds') * 1000
+    eventLoop: eventLoopDelay(after)
   }
 }
 

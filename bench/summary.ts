@@ -6,17 +6,27 @@ import type { ServiceWork } from './service-work.ts'
 import type { Throughput } from './scenarios/throughput.ts'
 import { median } from './stats.ts'
 
+// One round's runs; a scenario left out by --only (or nginx missing) is absent.
 export interface Round {
-  ceiling: Throughput
-  hit: Throughput
-  miss: Throughput
-  naive: Throughput
-  mixed: MixedResult
-  ceilingAtRate: AtRate
-  hitAtRate: AtRate
-  /** absent when nginx is not installed */
+  ceiling?: Throughput
+  /** L2: the service with L1 off, hit set in Redis */
+  hit?: Throughput
+  /** L1: the service with the hit set in its own memory */
+  local?: Throughput
+  /** as local, with the idle timeout and sliding expiry on */
+  lifecycle?: Throughput
+  miss?: Throughput
+  naive?: Throughput
+  express?: Throughput
+  mixed?: MixedResult
+  ceilingAtRate?: AtRate
+  hitAtRate?: AtRate
+  localAtRate?: AtRate
   forwardAuth?: ForwardAuthRound
 }
+
+type ClosedLoop = 'ceiling' | 'hit' | 'local' | 'lifecycle' | 'miss' | 'naive' | 'express'
+type AtRateName = 'ceilingAtRate' | 'hitAtRate' | 'localAtRate'
 
 export interface ForwardAuthSummary {
   directRps: number
@@ -39,6 +49,8 @@ export interface Row {
   cpuUs: number
   postgresCpuUs: number
   hitRatio: number | null
+  /** answers from the instance's own memory over validations */
+  localShare: number | null
   queriesPerValidation: number | null
   floor: number | null
 }
@@ -51,19 +63,38 @@ export interface RateRow {
   p999: number
   maxLateMs: number
   cpuUs: number
+  /** the server's event-loop delay during the run, ms (medians over rounds; max: the largest) */
+  loopP50Ms: number
+  loopP99Ms: number
+  loopMaxMs: number
+  localShare: number | null
+}
+
+/** Medians over rounds of ratios taken within each round (NaN when not run). */
+export interface Ratios {
+  localOverCeiling: number
+  hitOverCeiling: number
+  lifecycleOverCeiling: number
+  missOverNaive: number
+  localOverExpress: number
+  lifecycleOverLocal: number
+  hitP99OverCeilingP99AtRate: number
+  localP99OverCeilingP99AtRate: number
 }
 
 export interface Summary {
   rows: Row[]
   atRate: RateRow[]
-  hitOverCeiling: number
-  missOverNaive: number
-  hitP99OverCeilingP99AtRate: number
-  work: Record<'hit' | 'miss' | 'hitAtRate', ServiceWork | undefined>
-  /** redis-server CPU per hit validation, microseconds */
+  ratios: Ratios
+  work: Partial<Record<'hit' | 'local' | 'lifecycle' | 'miss' | 'hitAtRate' | 'localAtRate', ServiceWork>>
+  /** redis-server CPU per L2 hit validation, microseconds */
   redisCpuUsPerHit: number
   forwardAuth: ForwardAuthSummary | undefined
+  /** epoch moves of the mixed instance's restarts, summed over rounds */
+  mixedEpochMoves: number | undefined
 }
+
+const nan = Number.NaN
 
 function forwardAuthSummary (rounds: Round[]): ForwardAuthSummary | undefined {
   const runs = rounds.flatMap(r => r.forwardAuth === undefined ? [] : [r.forwardAuth])
@@ -77,8 +108,6 @@ function forwardAuthSummary (rounds: Round[]): ForwardAuthSummary | undefined {
   }
 }
 
-const nan = Number.NaN
-
 function medianRecord (records: Array<Record<string, number>>): Record<string, number> {
   const keys = new Set(records.flatMap(r => Object.keys(r)))
   return Object.fromEntries([...keys].sort().map(k => [k, median(records.map(r => r[k] ?? 0))]))
@@ -90,90 +119,142 @@ function medianWork (works: Array<ServiceWork | undefined>): ServiceWork | undef
   return {
     validations: median(ws.map(w => w.validations)),
     hitRatio: median(ws.map(w => w.hitRatio)),
+    localShare: median(ws.map(w => w.localShare)),
+    leaseLosses: ws.reduce((sum, w) => sum + w.leaseLosses, 0),
     redisCommandsPerValidation: medianRecord(ws.map(w => w.redisCommandsPerValidation)),
     postgresQueriesPerValidation: medianRecord(ws.map(w => w.postgresQueriesPerValidation)),
     postgresMsPerValidation: medianRecord(ws.map(w => w.postgresMsPerValidation)),
     activityRowsPerValidation: median(ws.map(w => w.activityRowsPerValidation)),
     gcMsPerValidation: median(ws.map(w => w.gcMsPerValidation)),
-    eventLoopLagMaxMs: median(ws.map(w => w.eventLoopLagMaxMs))
+    eventLoop: {
+      meanMs: median(ws.map(w => w.eventLoop.meanMs)),
+      p50Ms: median(ws.map(w => w.eventLoop.p50Ms)),
+      p99Ms: median(ws.map(w => w.eventLoop.p99Ms)),
+      maxMs: Math.max(...ws.map(w => w.eventLoop.maxMs))
+    }
   }
 }
 
-function closedLoop (name: string, rounds: Round[], pick: (r: Round) => Throughput): Row {
+// the median over rounds of a/b, each taken within its round
+function ratio (rounds: Round[], a: (r: Round) => number | undefined, b: (r: Round) => number | undefined): number {
+  return median(rounds.map(r => {
+    const [x, y] = [a(r), b(r)]
+    return x === undefined || y === undefined ? nan : x / y
+  }))
+}
+
+const NAMES: Record<ClosedLoop, string> = {
+  ceiling: 'ceiling',
+  hit: 'L2 hit (L1 off)',
+  local: 'L1 hit',
+  lifecycle: 'L1 hit, idle timeout + sliding expiry on',
+  miss: 'miss',
+  naive: 'naive',
+  express: 'express-session + connect-redis'
+}
+
+function closedLoop (key: ClosedLoop, rounds: Round[]): Row | undefined {
+  const runs = rounds.filter(r => r[key] !== undefined)
+  if (runs.length === 0) return undefined
+  const pick = (r: Round) => r[key]!
+  const work = runs.some(r => pick(r).work !== undefined)
   return {
-    scenario: name,
-    rps: median(rounds.map(r => pick(r).rps)),
-    p50: median(rounds.map(r => pick(r).p50)),
-    p99: median(rounds.map(r => pick(r).p99)),
-    p999: median(rounds.map(r => pick(r).p999)),
-    ratioToCeiling: median(rounds.map(r => pick(r).rps / r.ceiling.rps)),
-    cpuUs: median(rounds.map(r => pick(r).cpuUs.server ?? nan)),
-    postgresCpuUs: median(rounds.map(r => pick(r).cpuUs.postgres ?? nan)),
-    hitRatio: null,
-    queriesPerValidation: null,
+    scenario: NAMES[key],
+    rps: median(runs.map(r => pick(r).rps)),
+    p50: median(runs.map(r => pick(r).p50)),
+    p99: median(runs.map(r => pick(r).p99)),
+    p999: median(runs.map(r => pick(r).p999)),
+    ratioToCeiling: ratio(rounds, r => r[key]?.rps, r => r.ceiling?.rps),
+    cpuUs: median(runs.map(r => pick(r).cpuUs.server ?? nan)),
+    postgresCpuUs: median(runs.map(r => pick(r).cpuUs.postgres ?? nan)),
+    hitRatio: work && key !== 'miss' ? median(runs.map(r => pick(r).work?.hitRatio ?? nan)) : null,
+    localShare: work && key !== 'miss' ? median(runs.map(r => pick(r).work?.localShare ?? nan)) : null,
+    queriesPerValidation: key === 'miss' ? 1 : null,
     floor: null
   }
 }
 
-function atRate (name: string, rounds: Round[], pick: (r: Round) => AtRate): RateRow {
+function atRate (name: string, key: AtRateName, rounds: Round[]): RateRow | undefined {
+  const runs = rounds.flatMap(r => r[key] === undefined ? [] : [r[key]])
+  if (runs.length === 0) return undefined
   return {
     scenario: name,
-    achievedRps: median(rounds.map(r => pick(r).achievedRps)),
-    p50: median(rounds.map(r => pick(r).p50)),
-    p99: median(rounds.map(r => pick(r).p99)),
-    p999: median(rounds.map(r => pick(r).p999)),
-    maxLateMs: Math.max(...rounds.map(r => pick(r).maxLateMs)),
-    cpuUs: median(rounds.map(r => pick(r).cpuUs.server ?? nan))
+    achievedRps: median(runs.map(r => r.achievedRps)),
+    p50: median(runs.map(r => r.p50)),
+    p99: median(runs.map(r => r.p99)),
+    p999: median(runs.map(r => r.p999)),
+    maxLateMs: Math.max(...runs.map(r => r.maxLateMs)),
+    cpuUs: median(runs.map(r => r.cpuUs.server ?? nan)),
+    loopP50Ms: median(runs.map(r => r.eventLoop?.p50Ms ?? nan)),
+    loopP99Ms: median(runs.map(r => r.eventLoop?.p99Ms ?? nan)),
+    loopMaxMs: Math.max(...runs.map(r => r.eventLoop?.maxMs ?? nan)),
+    localShare: runs.some(r => r.work !== undefined) ? median(runs.map(r => r.work?.localShare ?? nan)) : null
   }
 }
 
-// Medians over rounds; every ratio is taken within a round first (its runs
-// were minutes apart at most), then the median of those ratios is quoted.
-export function summarize (rounds: Round[], soak: SoakResult): Summary {
-  const steady = rounds.map(r => r.mixed.steady)
-  const mixed: Row = {
+function mixedRow (rounds: Round[]): Row | undefined {
+  const runs = rounds.flatMap(r => r.mixed === undefined ? [] : [r.mixed])
+  if (runs.length === 0) return undefined
+  const steady = runs.map(m => m.steady)
+  return {
     scenario: 'mixed (steady state)',
     rps: median(steady.map(s => s.rps)),
     p50: nan,
     p99: median(steady.map(s => s.p99)),
     p999: nan,
-    ratioToCeiling: median(rounds.map(r => r.mixed.steady.rps / r.ceiling.rps)),
+    ratioToCeiling: ratio(rounds, r => r.mixed?.steady.rps, r => r.ceiling?.rps),
     cpuUs: nan,
     postgresCpuUs: nan,
     hitRatio: median(steady.map(s => s.hitRatio)),
+    localShare: null,
     queriesPerValidation: median(steady.map(s => s.queriesPerValidation)),
     floor: median(steady.map(s => s.floor))
   }
-  const miss = closedLoop('miss', rounds, r => r.miss)
-  miss.queriesPerValidation = 1
-  const hit = closedLoop('hit', rounds, r => r.hit)
-  hit.hitRatio = median(rounds.map(r => r.hit.work?.hitRatio ?? nan))
-  const soakLast = soak.windows.slice(-soak.compareWindows)
-  const soakRow: Row = {
+}
+
+function soakRow (soak: SoakResult, rounds: Round[]): Row {
+  const last = soak.windows.slice(-soak.compareWindows)
+  return {
     scenario: `soak (last ${soak.compareSeconds} s)`,
     rps: soak.lastRps,
     p50: nan,
-    p99: median(soakLast.map(w => w.p99)),
+    p99: median(last.map(w => w.p99)),
     p999: nan,
-    ratioToCeiling: soak.lastRps / median(rounds.map(r => r.ceiling.rps)),
-    cpuUs: median(soak.windows.slice(-soak.compareWindows).map(w => w.serviceCpuUs)),
-    postgresCpuUs: median(soak.windows.slice(-soak.compareWindows).map(w => w.postgresCpuUs)),
+    ratioToCeiling: soak.lastRps / median(rounds.map(r => r.ceiling?.rps ?? nan)),
+    cpuUs: median(last.map(w => w.serviceCpuUs)),
+    postgresCpuUs: median(last.map(w => w.postgresCpuUs)),
     hitRatio: null,
+    localShare: null,
     queriesPerValidation: 1,
     floor: null
   }
+}
+
+// Medians over rounds; every ratio is taken within a round first (its runs
+// were minutes apart at most), then the median of those ratios is quoted.
+export function summarize (rounds: Round[], soak: SoakResult | undefined): Summary {
+  const closed = (['ceiling', 'local', 'lifecycle', 'hit', 'express', 'miss', 'naive'] as const).map(k => closedLoop(k, rounds))
+  const rows = [...closed, mixedRow(rounds), soak === undefined ? undefined : soakRow(soak, rounds)].filter(r => r !== undefined)
+  const rates = [atRate('ceiling', 'ceilingAtRate', rounds), atRate('L1 hit', 'localAtRate', rounds), atRate('L2 hit (L1 off)', 'hitAtRate', rounds)]
+  const mixed = rounds.flatMap(r => r.mixed === undefined ? [] : [r.mixed.epochMoves])
   return {
-    rows: [closedLoop('ceiling', rounds, r => r.ceiling), hit, miss, closedLoop('naive', rounds, r => r.naive), mixed, soakRow],
-    atRate: [atRate('ceiling', rounds, r => r.ceilingAtRate), atRate('hit', rounds, r => r.hitAtRate)],
-    hitOverCeiling: median(rounds.map(r => r.hit.rps / r.ceiling.rps)),
-    missOverNaive: median(rounds.map(r => r.miss.rps / r.naive.rps)),
-    hitP99OverCeilingP99AtRate: median(rounds.map(r => r.hitAtRate.p99 / r.ceilingAtRate.p99)),
-    redisCpuUsPerHit: median(rounds.map(r => r.hit.cpuUs.redis ?? nan)),
+    rows,
+    atRate: rates.filter(r => r !== undefined),
+    ratios: {
+      localOverCeiling: ratio(rounds, r => r.local?.rps, r => r.ceiling?.rps),
+      hitOverCeiling: ratio(rounds, r => r.hit?.rps, r => r.ceiling?.rps),
+      lifecycleOverCeiling: ratio(rounds, r => r.lifecycle?.rps, r => r.ceiling?.rps),
+      missOverNaive: ratio(rounds, r => r.miss?.rps, r => r.naive?.rps),
+      localOverExpress: ratio(rounds, r => r.local?.rps, r => r.express?.rps),
+      lifecycleOverLocal: ratio(rounds, r => r.lifecycle?.rps, r => r.local?.rps),
+      hitP99OverCeilingP99AtRate: ratio(rounds, r => r.hitAtRate?.p99, r => r.ceilingAtRate?.p99),
+      localP99OverCeilingP99AtRate: ratio(rounds, r => r.localAtRate?.p99, r => r.ceilingAtRate?.p99)
+    },
+    redisCpuUsPerHit: median(rounds.map(r => r.hit?.cpuUs.redis ?? nan)),
     forwardAuth: forwardAuthSummary(rounds),
-    work: {
-      hit: medianWork(rounds.map(r => r.hit.work)),
-      miss: medianWork(rounds.map(r => r.miss.work)),
-      hitAtRate: medianWork(rounds.map(r => r.hitAtRate.work))
-    }
+    mixedEpochMoves: mixed.length === 0 ? undefined : mixed.reduce((a, b) => a + b, 0),
+    work: Object.fromEntries((['hit', 'local', 'lifecycle', 'miss', 'hitAtRate', 'localAtRate'] as const)
+      .map(k => [k, medianWork(rounds.map(r => r[k]?.work))])
+      .filter(([, w]) => w !== undefined))
   }
 }

@@ -31,11 +31,15 @@ export interface WrkRun {
   threads: number
   /** GET with the token in the sv_session cookie (forward auth), not a POSTed body */
   cookie?: boolean
+  /** GET with line n of this file as the Cookie header for token n (express-session's signed cookies) */
+  cookieFile?: string
 }
 
-function scriptArgs (tokens: TokenChoice, cookie: boolean): string[] {
+function scriptArgs (run: WrkRun): string[] {
+  const { tokens } = run
   const args = tokens.mode === 'zipf' ? ['zipf', String(tokens.n), String(tokens.exponent)] : [tokens.mode, String(tokens.lo), String(tokens.hi)]
-  return cookie ? [...args, 'cookie'] : args
+  if (run.cookieFile !== undefined) return [...args, 'file', run.cookieFile]
+  return run.cookie === true ? [...args, 'cookie'] : args
 }
 
 // wrk, not autocannon: one C thread driving epoll leaves the service far more
@@ -43,7 +47,7 @@ function scriptArgs (tokens: TokenChoice, cookie: boolean): string[] {
 export async function runWrk (run: WrkRun): Promise<WrkResult> {
   const args = [
     `-t${run.threads}`, `-c${run.connections}`, `-d${run.seconds}s`, '--timeout', '5s',
-    '-s', SCRIPT, run.url, '--', ...scriptArgs(run.tokens, run.cookie === true)
+    '-s', SCRIPT, run.url, '--', ...scriptArgs(run)
   ]
   const child = startChild('wrk', 'wrk', args)
   // wrk ends itself after -d; this bound only catches a hung wrk

@@ -1,13 +1,16 @@
 -- wrk script: every request POSTs {"token":"tok-<n>"}, n chosen per request;
 -- or, with "cookie" last, GETs the URL with the cookie sv_session=tok-<n>
--- (forward auth through a proxy).
--- Arguments after "--":  uniform <lo> <hi>  |  zipf <n> <exponent>  |  sequential <lo> <hi>  [cookie]
+-- (forward auth through a proxy); or, with "file <path>" last, GETs it with
+-- line n of that file as its Cookie header (express-session's signed cookies,
+-- which Lua cannot sign).
+-- Arguments after "--":  uniform <lo> <hi>  |  zipf <n> <exponent>  |  sequential <lo> <hi>  [cookie | file <path>]
 -- sequential sends each n once, in order, then stops the thread (cache warming);
 -- wrk itself still waits out -d, so done() reports where it got to.
 
 local headers = { ['Content-Type'] = 'application/json' }
 local pick
 local asCookie = false
+local cookies
 
 -- Zipf over 1..n by rejection-inversion (Hoermann and Derflinger, 1996):
 -- constant time and memory per sample, unlike a 1M-entry table.
@@ -56,6 +59,10 @@ end
 function init (args)
   local mode = args[1]
   asCookie = args[4] == 'cookie'
+  if args[4] == 'file' then
+    cookies = {}
+    for line in io.lines(args[5]) do cookies[#cookies + 1] = line end
+  end
   math.randomseed(os.time() * 1000 + (seed or 0))
   if mode == 'uniform' then
     local lo, hi = tonumber(args[2]), tonumber(args[3])
@@ -84,6 +91,7 @@ function init (args)
 end
 
 function request ()
+  if cookies then return wrk.format('GET', nil, { Cookie = cookies[pick()] }) end
   if asCookie then return wrk.format('GET', nil, { Cookie = 'sv_session=tok-' .. pick() }) end
   return wrk.format('POST', nil, headers, '{"token":"tok-' .. pick() .. '"}')
 end

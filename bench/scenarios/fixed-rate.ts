@@ -1,4 +1,5 @@
 import { runFixedRate, type FixedRateResult } from '../fixed-rate-run.ts'
+import { eventLoopDelay, type EventLoopDelay } from '../scrape.ts'
 import type { Server } from '../servers.ts'
 import { scrape, workBetween, type ServiceWork } from '../service-work.ts'
 import { startCpuMeter } from '../proc-cpu.ts'
@@ -11,14 +12,21 @@ export interface RateShape {
   connections: number
 }
 
-export type AtRate = FixedRateResult & { cpuUs: Record<string, number>, work?: ServiceWork }
+export type AtRate = FixedRateResult & {
+  cpuUs: Record<string, number>
+  work?: ServiceWork
+  /** the server's event-loop delay over the run (warm-up included), from its /metrics */
+  eventLoop?: EventLoopDelay
+}
 
-export async function atFixedRate (server: Server, hi: number, shape: RateShape, helpers: Helpers): Promise<AtRate> {
-  const before = server.service ? await scrape(server.base) : undefined
+export async function atFixedRate (server: Server, lo: number, hi: number, shape: RateShape, helpers: Helpers): Promise<AtRate> {
+  // this scrape also resets the server's event-loop histogram
+  const before = server.metrics ? await scrape(server.base) : undefined
   const cpu = startCpuMeter({ server: [server.child.proc.pid], redis: [helpers.redisPid], postgres: await helpers.postgresPids() })
-  const result = await runFixedRate({ url: server.url, lo: 1, hi, ...shape })
+  const result = await runFixedRate({ url: server.url, lo, hi, ...shape })
   // the generator's warm-up requests count too: the meter spans the whole run
   const cpuUs = cpu.perRequest(result.completed)
   if (before === undefined) return { ...result, cpuUs }
-  return { ...result, cpuUs, work: workBetween(before, await scrape(server.base)) }
+  const after = await scrape(server.base)
+  return { ...result, cpuUs, eventLoop: eventLoopDelay(after), ...(server.service ? { work: workBetween(before, after) } : {}) }
 }

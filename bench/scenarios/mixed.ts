@@ -1,8 +1,10 @@
 import type { BenchRedis } from '../redis-server.ts'
-import { cacheCounters, type CacheCounters } from '../scrape.ts'
+import { cacheCounters, scrape, total, type CacheCounters } from '../scrape.ts'
 import type { Server } from '../servers.ts'
 import { assertHealthy, runWrk } from '../wrk.ts'
+import { sleep } from '../stats.ts'
 import { floorBetween } from '../zipf-floor.ts'
+import { cacheReady } from './warm-hit.ts'
 
 export interface MixedWindow {
   rps: number
@@ -18,6 +20,8 @@ export interface MixedResult {
   windows: MixedWindow[]
   /** the last two windows together */
   steady: MixedWindow
+  /** epoch moves of the restarted instance: 0 when its start caught up from the change log */
+  epochMoves: number
 }
 
 export interface MixedShape {
@@ -44,9 +48,27 @@ function windowOf (a: CacheCounters, b: CacheCounters, rps: number, p99: number,
   }
 }
 
-// From an empty cache to steady state: Zipf-chosen tokens over every session,
-// in windows, each read from the service's own counters.
+// The start has read the watermark: replayed the change log (or moved the
+// epoch, which the result reports). Flushing before that would remove it.
+async function caughtUp (server: Server): Promise<void> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    const s = await scrape(server.base)
+    if (total(s, 'session_change_log_replays_total') + total(s, 'session_cache_epoch_moves_total') > 0) return
+    await sleep(100)
+  }
+  throw new Error(`${server.name}: did not catch up on the change log within 30 s of its start`)
+}
+
+// From empty caches to steady state: Zipf-chosen tokens over every session,
+// in windows, each read from the service's own counters. The instance runs
+// with its defaults (L1 on): a restart empties its memory, then its Redis
+// database is flushed (in this order: a start on a flushed Redis finds no
+// change-log watermark and moves the epoch, voiding every instance's cache).
 export async function mixed (server: Server, redis: BenchRedis, shape: MixedShape): Promise<MixedResult> {
+  await server.restart()
+  await cacheReady(server)
+  await caughtUp(server)
   await redis.client.select(shape.redisDb)
   await redis.client.flushdb()
   await redis.client.select(0)
@@ -75,5 +97,7 @@ export async function mixed (server: Server, redis: BenchRedis, shape: MixedShap
     tail.reduce((s, r) => s + r.requests, 0) / seconds,
     Math.max(...tail.map(r => r.p99)),
     floorBetween(shape.sessions, shape.exponent, seen(marks[from]!), seen(marks[shape.windows]!)))
-  return { windows, steady }
+  // the process started with this run: its counter covers its catch-up and the run
+  const epochMoves = total(await scrape(server.base), 'session_cache_epoch_moves_total')
+  return { windows, steady, epochMoves }
 }

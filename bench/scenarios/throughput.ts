@@ -1,4 +1,4 @@
-import { assertHealthy, runWrk, type TokenChoice, type WrkResult } from '../wrk.ts'
+import { assertHealthy, runWrk, type TokenChoice, type WrkResult, type WrkRun } from '../wrk.ts'
 import type { Server } from '../servers.ts'
 import { scrape, workBetween, type ServiceWork } from '../service-work.ts'
 import { startCpuMeter } from '../proc-cpu.ts'
@@ -24,8 +24,9 @@ export interface Helpers {
   postgresPids(): Promise<number[]>
 }
 
-export async function throughput (name: string, server: Server, tokens: TokenChoice, shape: LoadShape, helpers: Helpers): Promise<Throughput> {
-  const run = { url: server.url, tokens, connections: shape.connections, threads: shape.threads }
+export async function throughput (name: string, server: Server, tokens: TokenChoice, shape: LoadShape, helpers: Helpers,
+  request: Pick<WrkRun, 'cookieFile'> = {}): Promise<Throughput> {
+  const run = { url: server.url, tokens, connections: shape.connections, threads: shape.threads, ...request }
   await runWrk({ ...run, seconds: shape.warmupSeconds })
   const before = server.service ? await scrape(server.base) : undefined
   const cpu = startCpuMeter({ server: [server.child.proc.pid], redis: [helpers.redisPid], postgres: await helpers.postgresPids() })
