@@ -41,7 +41,8 @@ if (databaseUrl === undefined) {
 await fastify.register(app, { config, databaseUrl, ...(notifications !== undefined ? { notifications } : {}) })
 
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-  if (err !== undefined) fastify.log.error({ code: (err as { code?: string }).code ?? err.name }, 'shutting down after an error')
+  // the code, and where it was thrown (a file and line, never a message)
+  if (err !== undefined) fastify.log.error({ code: (err as { code?: string }).code ?? err.name, at: /\n\s+at (.*)/.exec(err.stack ?? '')?.[1] }, 'shutting down after an error')
   else fastify.log.info({ signal }, 'shutting down')
   await fastify.close()
   await stopEmbedded?.()
