@@ -1,3 +1,4 @@
+// The API-key guard: routes registered in a guarded scope need `x-api-key`.
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { ForbiddenError } from './errors.js'

@@ -1,3 +1,4 @@
+// The service as a Fastify plugin: config, dependencies, routes, one error handler.
 import { STATUS_CODES } from 'node:http'
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import '@fastify/swagger'

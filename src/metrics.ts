@@ -1,3 +1,4 @@
+// Every Prometheus metric the service exposes, in one registry per app.
 import client from '@platformatic/prom-client'
 
 // Buckets that resolve sub-millisecond answers (a cache hit is ~0.1 ms of our

@@ -1,3 +1,4 @@
+// `npm run migrate`: applies migrations/ (and the extra fields' triggers) to DATABASE_URL.
 import { loadConfig } from './config.js'
 import { createSql } from './db/postgres.js'
 import { migrate } from './migrate.js'

@@ -1,3 +1,4 @@
+// Schema migrations: read migrations/*.sql and apply each once.
 import { readdir, readFile } from 'node:fs/promises'
 import type { Sql } from './db/postgres.js'
 

@@ -1,3 +1,4 @@
+// The OpenAPI 3.1 document (GET /docs/json), built from the route schemas.
 import { createRequire } from 'node:module'
 import type { FastifyInstance } from 'fastify'
 import swagger, { type SwaggerTransformObject } from '@fastify/swagger'

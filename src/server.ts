@@ -1,3 +1,4 @@
+// The process entry point: loads config, listens, shuts down gracefully.
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { ConfigError, loadConfig, type Config } from './config.js'

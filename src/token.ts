@@ -1,3 +1,4 @@
+// Session tokens: the contract's shape rule, the Bearer credential, the digest.
 import { sha256Hex } from './sha256.js'
 
 // 1-512 visible ASCII characters (0x21-0x7E), as the contract says.

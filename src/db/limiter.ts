@@ -1,3 +1,4 @@
+// A bound on in-flight Postgres queries, refusing the overflow with a 503.
 import { DependencyUnavailableError } from '../errors.js'
 
 // Keeps no more queries in flight than the pool has connections: postgres.js

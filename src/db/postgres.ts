@@ -1,3 +1,4 @@
+// The one postgres.js client of the process.
 import postgres from 'postgres'
 import type { Config } from '../config.js'
 

@@ -1,3 +1,4 @@
+// The demo's in-memory Postgres (PGlite), reached over a real socket.
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 import { freePort } from '../free-port.js'

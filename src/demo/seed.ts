@@ -1,3 +1,4 @@
+// Demo data: a few users and sessions.
 import { randomBytes } from 'node:crypto'
 import type { Sql } from '../db/postgres.js'
 import { hashToken } from '../token.js'

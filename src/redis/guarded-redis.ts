@@ -1,3 +1,4 @@
+// The Redis client (single, Cluster or Sentinel) behind the circuit breaker.
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'

@@ -1,3 +1,4 @@
+// What /healthz/redis says of Redis and the caches, probed at a bounded rate.
 import { Cluster } from 'ioredis'
 import type { Metrics } from '../metrics.js'
 import type { GuardedRedis } from './guarded-redis.js'

@@ -1,3 +1,4 @@
+// The validation every route shares, with its metrics and cache headers.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Metrics } from '../metrics.js'
 import type { MissGate, SessionService, Validation } from '../sessions/session-service.js'

@@ -1,3 +1,4 @@
+// GET/HEAD /forward-auth: the session check reverse proxies ask for.
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify'
 import type { ForwardAuthConfig } from '../config.js'
 import { cookieValue } from '../cookie.js'

@@ -1,3 +1,4 @@
+// /healthz, /readyz and /healthz/redis: what Railway and operators probe.
 import type { FastifyInstance } from 'fastify'
 import type { SessionStore } from '../sessions/session-store.js'
 import type { RedisHealth } from '../redis/redis-health.js'

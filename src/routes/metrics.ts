@@ -1,3 +1,4 @@
+// GET /metrics, behind METRICS_TOKEN when one is set.
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from '@platformatic/prom-client'

@@ -1,3 +1,4 @@
+// POST /sessions/validate and POST /sessions/revoke.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BadRequestError } from '../errors.js'
 import { bearerCredential, hashToken, isWellFormedToken, TOKEN_RULE } from '../token.js'

@@ -1,3 +1,4 @@
+// The shared cache (L2) in Redis: entries, tombstones and the user index.
 import type { GuardedRedis, RedisClient } from '../redis/guarded-redis.js'
 import { NO_EXTRA, type SessionRecord } from './session-record.js'
 import { FILL, FILL_WINDOW_MS, INVALIDATE, TOMBSTONE_TTL_MS } from './coherence/tombstones.js'

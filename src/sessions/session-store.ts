@@ -1,3 +1,4 @@
+// Postgres reads and writes of sessions: lookups, revokes, lists, activity.
 import type { Sql } from '../db/postgres.js'
 import type { Limiter } from '../db/limiter.js'
 import type { Metrics } from '../metrics.js'
