@@ -217,7 +217,8 @@ t.test('Redis killed or frozen: the limiter counts in memory and the service kee
   const redis = await ownRedis(t)
   const prefix = freshPrefix()
   const inspect = inspector(t, redis.url, prefix)
-  const env = { RATE_LIMIT_MAX: '8', RATE_LIMIT_CALLER_FAILED_MAX: '3', REDIS_TIMEOUT_MS: '100', BREAKER_HALF_OPEN_AFTER_MS: '300', BREAKER_WINDOW_MS: '1000' }
+  // an hour's window: the counts below must not meet a window's end (1 in ~60 runs with a minute's)
+  const env = { RATE_LIMIT_MAX: '8', RATE_LIMIT_CALLER_FAILED_MAX: '3', RATE_LIMIT_WINDOW_MS: '3600000', REDIS_TIMEOUT_MS: '100', BREAKER_HALF_OPEN_AFTER_MS: '300', BREAKER_WINDOW_MS: '1000' }
   const { app, logs } = await testApp(t, { databaseUrl: db.url, redisUrl: redis.url, prefix, env })
   const s = await createSession(db.sql, userId)
   t.equal((await validateAs(app, s.token)).statusCode, 200)
