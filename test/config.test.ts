@@ -40,12 +40,12 @@ t.test('a bad value names the variable and never echoes a URL', async t => {
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
     [{ DATABASE_POOL_MAX: '0' }, 'DATABASE_POOL_MAX'],
-    [{ DATABASE_URL: 'mysql://root:hunter2hunter2@db/app' }, 'DATABASE_URL'],
-    [{ DATABASE_URL: 'postgres://user:hunter2hunter2@' }, 'DATABASE_URL'], // an example credential, never real
-    [{ REDIS_URL: 'not a url with hunter2hunter2' }, 'REDIS_URL'],
-    [{ REDIS_URL: 'http://default:hunter2hunter2@cache:6379' }, 'REDIS_URL'],
-    [{ DATABASE_URL: 'postgres://user:hunter2%zzhunter2@db/app' }, 'DATABASE_URL'], // the driver would throw URIError
-    [{ REDIS_URL: 'redis://default:hunter2%zzhunter2@cache:6379' }, 'REDIS_URL'],
+    [{ DATABASE_URL: 'mysql://root:example-only-xyzzy@db/app' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'postgres://user:example-only-xyzzy@' }, 'DATABASE_URL'], // an example credential, never real
+    [{ REDIS_URL: 'not a url with example-only-xyzzy' }, 'REDIS_URL'],
+    [{ REDIS_URL: 'http://default:example-only-xyzzy@cache:6379' }, 'REDIS_URL'],
+    [{ DATABASE_URL: 'postgres://user:example-only%zzxyzzy@db/app' }, 'DATABASE_URL'], // the driver would throw URIError
+    [{ REDIS_URL: 'redis://default:example-only%zzxyzzy@cache:6379' }, 'REDIS_URL'],
     [{ SESSION_CACHE_TTL_SECONDS: '-5' }, 'SESSION_CACHE_TTL_SECONDS'],
     [{ SESSION_CACHE_PREFIX: 'has{brace}' }, 'SESSION_CACHE_PREFIX'],
     [{ BREAKER_THRESHOLD: '1.5' }, 'BREAKER_THRESHOLD'],
@@ -63,7 +63,7 @@ t.test('a bad value names the variable and never echoes a URL', async t => {
       t.ok(err instanceof ConfigError, variable)
       const message = (err as Error).message
       t.ok(message.startsWith(`${variable}: `), message)
-      t.notOk(message.includes('hunter2'), `${variable}: no secret in "${message}"`)
+      t.notOk(message.includes('xyzzy'), `${variable}: no secret in "${message}"`)
       t.notOk(message.includes('\n'), 'one line')
     }
   }
