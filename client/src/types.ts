@@ -40,12 +40,16 @@ export interface Valid<E extends Extras = Extras> {
   user: User & Extra<E, 'user'>
 }
 
+/** The reasons the client knows: the service's (client/src/openapi.ts) and `malformed`. */
+export type KnownInvalidReason = 'not_found' | 'expired' | 'idle' | 'malformed'
+
 /**
  * The answer is known: there is no live session for this token. `malformed`:
- * not 1-512 visible ASCII characters, so no session can have it. Any reason
- * the service adds later is still a definitive invalid.
+ * not 1-512 visible ASCII characters, so no session can have it. A reason the
+ * service adds later arrives as it is, still a definitive invalid: hence any
+ * string, with the known ones offered by editors.
  */
-export type InvalidReason = 'not_found' | 'expired' | 'idle' | 'malformed'
+export type InvalidReason = KnownInvalidReason | (string & {})
 
 export interface Invalid {
   outcome: 'invalid'
@@ -56,7 +60,10 @@ export interface Invalid {
  * The answer could not be known. Never a logout: retry later, or fail the
  * request with a 503.
  * - `timeout`: no answer within the call's deadline
- * - `connection`: the service could not be reached (refused, reset, DNS)
+ * - `connection`: the connection was refused, reset or closed (`cause` says which)
+ * - `dns`: the host name did not resolve (`ENOTFOUND`: a wrong URL, not retried; `EAI_AGAIN`: retried)
+ * - `tls`: the TLS handshake failed: a certificate that does not verify or
+ *   does not name the host, or TLS spoken to a port that does not (not retried)
  * - `rate_limited`: 429 from the service, still there when the deadline left no room to wait
  * - `service_unavailable`: 503 (or 502/504) from the service: Postgres cannot be asked
  * - `forbidden`: 403, the API key is missing or wrong: a deployment error, not retried
@@ -66,6 +73,8 @@ export interface Invalid {
 export type UnavailableReason =
   | 'timeout'
   | 'connection'
+  | 'dns'
+  | 'tls'
   | 'rate_limited'
   | 'service_unavailable'
   | 'forbidden'
@@ -79,6 +88,8 @@ export interface Unavailable {
   retryAfterMs?: number
   /** The HTTP status of the last answer, when there was one. */
   status?: number
+  /** Why the request failed, when no answer came: an error code such as `ECONNREFUSED`, `ENOTFOUND`, `ERR_TLS_CERT_ALTNAME_INVALID`. */
+  cause?: string
 }
 
 export type Validation<E extends Extras = Extras> = Valid<E> | Invalid | Unavailable
@@ -86,8 +97,29 @@ export type Validation<E extends Extras = Extras> = Valid<E> | Invalid | Unavail
 /** What `revoke` takes: a token, or a session id (uuid). */
 export type SessionTarget = { token: string } | { sessionId: string }
 
-/** Per-call options: a deadline for the whole call (retries included) and a signal. */
+/** Per-call options. */
 export interface CallOptions {
-  timeoutMs?: number
-  signal?: AbortSignal
+  /**
+   * The deadline of this call, retries included, in milliseconds (any finite
+   * number: `deadline - performance.now()` is fine; 0 or less answers
+   * `unavailable` / `timeout` at once, without a request).
+   */
+  timeoutMs?: number | undefined
+  /** Ends the call, and its waits, when it fires (e.g. the incoming request's). */
+  signal?: AbortSignal | undefined
+  /** Sent with this call's requests (`traceparent`, `x-request-id`, ...); the client's own headers win. */
+  headers?: Readonly<Record<string, string>> | undefined
 }
+
+/**
+ * A live session and its user, as the framework adapters hand them to routes.
+ * Declare operator-configured extras once, for every adapter, by merging into
+ * `AuthExtras`: `declare module '@session-validator/client' { interface AuthExtras { session: { activeOrgId: string | null } } }`.
+ */
+export interface Auth<E extends Extras = AuthExtras> {
+  session: Valid<E>['session']
+  user: Valid<E>['user']
+}
+
+// Empty here: callers fill it in through declaration merging.
+export interface AuthExtras extends Extras {}

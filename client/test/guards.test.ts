@@ -1,9 +1,11 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
-import { authenticate, createSessionClient } from '../src/index.js'
-import { sessionAuthPlugin } from '../src/fastify.js'
+import { authenticate, createSessionClient, type OutcomeInfo, type SessionClientOptions } from '../src/index.js'
+import { authOf, sessionAuthPlugin } from '../src/fastify.js'
 import { createSession, createUser } from '../../test/helpers/fixtures.js'
+import { waitFor } from '../../test/helpers/ports.js'
 import { closedPortUrl, startService } from './helpers/service.js'
+import { silentUpstream } from './helpers/silent-upstream.js'
 
 // The service without Redis, Postgres behind a fault proxy: a cut makes every
 // validation a 503 from the service itself.
@@ -19,12 +21,12 @@ const uncached = await createSession(sql, userId)
 interface Teardown { teardown(fn: () => unknown): void }
 
 // A caller's app: one protected route, one open one.
-async function callerApp (t: Teardown, url: string): Promise<{ app: FastifyInstance, logs: string[] }> {
+async function callerApp (t: Teardown, url: string, client: Partial<SessionClientOptions> = {}): Promise<{ app: FastifyInstance, logs: string[] }> {
   const logs: string[] = []
   const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { logs.push(line) } } } })
   // no retries: the service's 503 and its Retry-After come straight through
-  await app.register(sessionAuthPlugin, { client: { url, timeoutMs: 5000, retries: 0 }, cookie: 'sid' })
-  app.get('/me', { preHandler: app.requireSession }, async request => ({ email: request.auth?.user.email, sessionId: request.auth?.session.id }))
+  await app.register(sessionAuthPlugin, { client: { url, timeoutMs: 5000, retries: 0, ...client }, cookie: 'sid' })
+  app.get('/me', { preHandler: app.requireSession }, async request => ({ email: authOf(request).user.email, sessionId: authOf(request).session.id }))
   app.get('/open', async request => ({ auth: request.auth }))
   await app.ready()
   t.teardown(() => app.close())
@@ -78,11 +80,64 @@ t.test('Fastify plugin', async t => {
   })
 })
 
-t.test('Fastify plugin › 503 with Retry-After when the service itself cannot be reached', async t => {
-  const { app } = await callerApp(t, await closedPortUrl())
+t.test('Fastify plugin › 503 with Retry-After when the service itself cannot be reached, the cause logged', async t => {
+  const { app, logs } = await callerApp(t, await closedPortUrl())
   const res = await app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${live.token}` } })
   t.equal(res.statusCode, 503)
   t.equal(res.headers['retry-after'], '1')
+  t.match(logs.join(''), /"level":40,.*"reason":"connection","cause":"ECONNREFUSED","msg":"session could not be checked"/, 'at warn: it may be a restart')
+  t.notMatch(logs.join(''), live.token)
+})
+
+t.test('Fastify plugin › a wrong host name is a 503 logged at error, with its cause: someone must fix the URL', async t => {
+  const { app, logs } = await callerApp(t, 'http://nonexistent.invalid:3000')
+  const res = await app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${live.token}` } })
+  t.equal(res.statusCode, 503)
+  t.match(logs.join(''), /"level":50,.*"reason":"dns","cause":"(ENOTFOUND|EAI_AGAIN)"/)
+})
+
+t.test('Fastify plugin › hooks that throw never make a 500', async t => {
+  const hook = () => { throw new Error('hook bug') }
+  process.once('warning', () => {}) // the client reports it once; not this test's concern
+  for (const url of [service.url, await closedPortUrl()]) {
+    const { app } = await callerApp(t, url, { onOutcome: hook, onRetry: hook, retries: 1 })
+    const statuses = []
+    for (const token of [live.token, 'never-issued']) {
+      statuses.push((await app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${token}` } })).statusCode)
+    }
+    t.same(statuses, url === service.url ? [200, 401] : [503, 503])
+  }
+})
+
+t.test('Fastify plugin › authOf on a route without requireSession is that route\'s bug: a 500, never an anonymous pass', async t => {
+  const app = Fastify()
+  await app.register(sessionAuthPlugin, { client: { url: service.url } })
+  app.get('/forgot', async request => authOf(request).user.id)
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'GET', url: '/forgot', headers: { authorization: `Bearer ${live.token}` } })
+  t.equal(res.statusCode, 500)
+})
+
+t.test('Fastify plugin › over a real connection: a POST with a body passes, and a caller that goes away ends the check', async t => {
+  const upstream = await silentUpstream(t)
+  const outcomes: OutcomeInfo[] = []
+  for (const [name, url] of [['live', service.url], ['silent', upstream.url]] as const) {
+    const app = Fastify()
+    await app.register(sessionAuthPlugin, { client: { url, timeoutMs: 20_000, retries: 0, onOutcome: info => outcomes.push(info) } })
+    app.post('/me', { preHandler: app.requireSession }, async request => ({ id: authOf(request).user.id, body: request.body }))
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    t.teardown(() => app.close())
+    const port = (app.server.address() as { port: number }).port
+    if (name === 'live') {
+      const res = await fetch(`http://127.0.0.1:${port}/me`, { method: 'POST', headers: { authorization: `Bearer ${live.token}`, 'content-type': 'application/json' }, body: '{"a":1}' })
+      t.same(await res.json(), { id: userId, body: { a: 1 } }, 'the request\'s signal does not fire for a request that is still there')
+      continue
+    }
+    const ms = await upstream.leave(`http://127.0.0.1:${port}/me`, 'POST')
+    t.ok(ms < 5000, `the check to the service was dropped ${Math.round(ms)} ms after the caller left (its deadline: 20 s)`)
+    await waitFor('the outcome', () => outcomes.length === 2)
+    t.match(outcomes[1], { call: 'validate', outcome: 'unavailable', reason: 'aborted', attempts: 1 })
+  }
 })
 
 t.test('Fastify plugin › a client of the caller\'s own is used as given, and left open', async t => {
@@ -90,7 +145,7 @@ t.test('Fastify plugin › a client of the caller\'s own is used as given, and l
   t.teardown(() => client.close())
   const app = Fastify()
   await app.register(sessionAuthPlugin, { client })
-  app.get('/me', { preHandler: app.requireSession }, async request => request.auth?.user.id)
+  app.get('/me', { preHandler: app.requireSession }, async request => authOf(request).user.id)
   const res = await app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${live.token}` } })
   t.equal(res.body, userId)
   await app.close()

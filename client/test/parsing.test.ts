@@ -1,6 +1,10 @@
+import fc from 'fast-check'
 import t from 'tap'
+import { codeOf, failureOf } from '../src/failure.js'
 import { retryAfterSeconds, tokenFrom } from '../src/index.js'
 import { retryAfterMs } from '../src/retry-after.js'
+import { isWellFormedToken as clientRule } from '../src/token.js'
+import { isWellFormedToken as serviceRule } from '../../src/token.js'
 
 t.test('Retry-After › seconds, an HTTP date, or nothing usable', async t => {
   const now = Date.parse('2026-01-01T00:00:00Z')
@@ -40,4 +44,26 @@ t.test('tokenFrom › cookies as browsers send them', async t => {
   t.equal(tokenFrom({ cookie: 'sid="quoted"' }, 'sid'), 'quoted')
   t.equal(tokenFrom({ cookie: 'sid="' }, 'sid'), '"', 'a lone quote is a value, not quotes')
   t.equal(tokenFrom({ cookie: ['sid=arr'] }, 'sid'), 'arr')
+})
+
+// The client checks the contract's token rule before sending; the service
+// checks it again. Two copies until one module serves both (issue 21): they
+// must agree on every string, the edges above all.
+t.test('the token rule › the client\'s and the service\'s agree', async t => {
+  const edges = ['', '!', '~', ' ', '\x7f', 'a b', 'é', 'x'.repeat(512), 'x'.repeat(513), 'tok\n', '\ttok']
+  for (const token of edges) t.equal(clientRule(token), serviceRule(token), JSON.stringify(token).slice(0, 20))
+  fc.assert(fc.property(fc.string({ unit: 'binary-ascii', maxLength: 600 }), token => clientRule(token) === serviceRule(token)), { numRuns: 2000 })
+  fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 20 }), token => clientRule(token) === serviceRule(token)), { numRuns: 500 })
+})
+
+t.test('failures › the error code along the cause chain names the reason, and whether to retry', async t => {
+  const coded = (code: string, cause?: unknown) => Object.assign(new Error('x', { cause }), { code })
+  t.same(failureOf(coded('ENOTFOUND')), { unavailable: { outcome: 'unavailable', reason: 'dns', cause: 'ENOTFOUND' }, retriable: false })
+  t.same(failureOf(coded('EAI_AGAIN')), { unavailable: { outcome: 'unavailable', reason: 'dns', cause: 'EAI_AGAIN' }, retriable: true }, 'no resolver answered: may heal')
+  for (const code of ['CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'SELF_SIGNED_CERT_IN_CHAIN', 'EPROTO']) {
+    t.match(failureOf(coded(code)), { unavailable: { reason: 'tls', cause: code }, retriable: false }, code)
+  }
+  t.match(failureOf(new Error('wrapped', { cause: coded('ECONNRESET') })), { unavailable: { reason: 'connection', cause: 'ECONNRESET' }, retriable: true }, 'a code found on the cause')
+  t.same(failureOf(new Error('no code')), { unavailable: { outcome: 'unavailable', reason: 'connection', cause: 'unknown' }, retriable: true })
+  t.equal(codeOf('not an error'), undefined)
 })

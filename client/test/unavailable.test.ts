@@ -84,11 +84,11 @@ t.test('service frozen (SIGSTOP) and then stopped', async t => {
     await service.server.exited
     retries.length = 0
     const [result, ms] = await timed(() => client.validate(s.token))
-    t.same(result, { outcome: 'unavailable', reason: 'connection' })
+    t.same(result, { outcome: 'unavailable', reason: 'connection', cause: 'ECONNREFUSED' })
     t.ok(ms < 500, `${Math.round(ms)} ms`)
-    t.same(retries.map(r => [r.reason, r.waitMs]), [['connection', 50], ['connection', 100]], 'two retries (the default), backing off')
+    t.same(retries.map(r => [r.reason, r.cause, r.waitMs]), [['connection', 'ECONNREFUSED', 50], ['connection', 'ECONNREFUSED', 100]], 'two retries (the default), backing off')
     const err = await client.revokeAll(userId).catch((e: unknown) => e)
-    t.match(err, { name: 'SessionValidatorError', reason: 'connection', message: /could not revoke: connection/ })
+    t.match(err, { name: 'SessionValidatorError', reason: 'connection', cause: 'ECONNREFUSED', message: /could not revoke: connection \(ECONNREFUSED\)/ })
   })
 })
 

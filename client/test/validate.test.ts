@@ -1,3 +1,4 @@
+import { createServer as createHttpServer } from 'node:http'
 import { createServer, connect, type Socket } from 'node:net'
 import t from 'tap'
 import { createSessionClient, SessionValidatorError, type Validation } from '../src/index.js'
@@ -79,19 +80,16 @@ t.test('revokeAll › every session of the user, cached or not', async t => {
   t.equal(await client.revokeAll(other), 0)
 })
 
-// The service does not take `keep` yet (it ignores the body); this runs once
-// its document declares a body for the route.
-const documented = await fetch(`${service.url}/docs/json`).then(async res => await res.json() as { paths: Record<string, { post?: { requestBody?: unknown } }> })
-const keepDeclared = documented.paths['/users/{userId}/sessions/revoke']?.post?.requestBody !== undefined
-
-t.test('revokeAll › keep spares that one session ("sign out everywhere else")', {
-  skip: keepDeclared ? false : 'the service does not declare a body for POST /users/{userId}/sessions/revoke yet'
-}, async t => {
+t.test('revokeAll › keep spares that one session ("sign out everywhere else"), by token or by id', async t => {
   const other = await createUser(sql)
   const [current, elsewhere] = await Promise.all([createSession(sql, other), createSession(sql, other)])
   t.equal(await client.revokeAll(other, { keep: { token: current.token } }), 1)
   t.equal((await client.validate(current.token)).outcome, 'valid')
   t.same(await client.validate(elsewhere.token), { outcome: 'invalid', reason: 'not_found' })
+  const third = await createSession(sql, other)
+  t.equal(await client.revokeAll(other, { keep: { sessionId: current.id } }), 1)
+  t.equal((await client.validate(current.token)).outcome, 'valid')
+  t.same(await client.validate(third.token), { outcome: 'invalid', reason: 'not_found' })
 })
 
 t.test('the pool › sequential calls reuse kept-alive connections; concurrent ones stay within `connections`', async t => {
@@ -150,9 +148,30 @@ t.test('options › a bad URL or a bad number is refused when the client is made
   t.throws(() => createSessionClient({ url: service.url, timeoutMs: 0 }), /timeoutMs/)
   t.throws(() => createSessionClient({ url: service.url, retries: -1 }), /retries/)
   t.throws(() => createSessionClient({ url: service.url, connections: 1.5 }), /connections/)
+  t.throws(() => createSessionClient({ url: service.url, timeoutMs: Number.NaN }), /timeoutMs/)
   const c = createSessionClient({ url: service.url })
   t.teardown(() => c.close())
-  await t.rejects(c.validate('token', { timeoutMs: -5 }), /timeoutMs/)
+  await t.rejects(c.validate('token', { timeoutMs: Number.NaN }), /timeoutMs/)
+})
+
+t.test('the service\'s own 400 and 413 are what the client takes for them (replayed to it as they came)', async t => {
+  const own = async (body: string) => {
+    const res = await fetch(`${service.url}/sessions/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    return { status: res.status, body: await res.text(), type: res.headers.get('content-type') ?? '' }
+  }
+  const refused = await own(JSON.stringify({ token: 'has space' }))
+  const tooLarge = await own(JSON.stringify({ token: 'x'.repeat(5000) }))
+  t.match(refused, { status: 400, body: /"code":"SV_BAD_REQUEST"/ })
+  t.match(tooLarge, { status: 413, body: /"code":"FST_ERR_CTP_BODY_TOO_LARGE"/ })
+  for (const answer of [refused, tooLarge]) {
+    const replay = createHttpServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body)) })
+    await new Promise<void>(resolve => replay.listen(0, '127.0.0.1', resolve))
+    const replayed = createSessionClient({ url: `http://127.0.0.1:${(replay.address() as { port: number }).port}` })
+    // a well-formed token: only a rule stricter than the client's would make the service answer so
+    t.same(await replayed.validate('well-formed'), { outcome: 'invalid', reason: 'malformed' }, `the service's ${answer.status}`)
+    await replayed.close()
+    await new Promise(resolve => replay.close(resolve))
+  }
 })
 
 t.test('a base URL with a path: every route is under it', async t => {
