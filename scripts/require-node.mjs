@@ -1,6 +1,7 @@
-// The first thing `npm start`, `npm test` and `npm run build` run (build.mjs
-// imports it): on an older Node they would half-work, so stop with one line
-// that says which Node and how to get it. Plain syntax: it must parse on old Nodes too.
+// The refusal on a Node older than 22: build.mjs imports it (run by itself
+// on an old Node it would half-work), and so does with-node.mjs when
+// SESSION_VALIDATOR_NODE_FETCH=0 says not to fetch Node 24. One line that says
+// which Node and how to get it. Plain syntax: it must parse on old Nodes too.
 const major = Number(process.versions.node.split('.')[0])
 if (major < 22) {
   const pkg = `node-${process.platform === 'win32' ? 'win' : process.platform}-${process.arch}`

@@ -22,6 +22,7 @@ t.test('the Dockerfile is the recipe reproduced here', async t => {
   t.match(dockerfile, /^RUN npm run build:service$/m, 'the service alone: client/ is not in the image')
   t.match(dockerfile, /^COPY --from=build \/app\/dist \.\/dist$/m)
   t.match(dockerfile, /^COPY migrations \.\/migrations$/m)
+  t.equal((dockerfile.match(/^COPY patches \.\/patches\nRUN npm ci/gm) ?? []).length, 2, 'the patches reach both installs')
   t.match(dockerfile, /^USER node$/m, 'runs as a non-root user')
   t.match(dockerfile, /^HEALTHCHECK .*\/healthz/m)
   t.match(dockerfile, /^CMD \["node", "dist\/server\.js"\]$/m)
@@ -37,6 +38,7 @@ function run (what: string, command: string, args: string[], timeout: number): v
 
 for (const file of ['package.json', 'package-lock.json']) cpSync(join(ROOT, file), join(dir, file))
 cpSync(join(ROOT, 'migrations'), join(dir, 'migrations'), { recursive: true })
+cpSync(join(ROOT, 'patches'), join(dir, 'patches'), { recursive: true })
 run('tsc', process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], 120_000)
 run('npm ci --omit=dev', 'npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], 240_000)
 
@@ -45,6 +47,13 @@ t.test('the production install holds no dev dependencies', async t => {
   for (const dev of ['typescript', 'tap', 'eslint', 'testcontainers']) t.notOk(existsSync(join(dir, 'node_modules', dev)), `${dev} is not`)
   // the root is an npm workspace; without client/ beside it npm ci leaves the client out
   t.notOk(existsSync(join(dir, 'node_modules/@session-validator/client')), 'nor is the client workspace')
+})
+
+t.test('the production install carries the postgres.js patch', async t => {
+  // the ES module build is what the service loads
+  const connection = readFileSync(join(dir, 'node_modules/postgres/src/connection.js'), 'utf8')
+  t.match(connection, /return fetchArrayTypes\(\)\.catch\(noop\)/, 'the startup types query is no longer a dropped promise')
+  t.match(connection, /\.catch\(authenticationFailed\)/, 'nor are the authentication handlers')
 })
 
 t.test('it starts without Redis, answers /healthz, and exits 0 on SIGTERM', async t => {
