@@ -7,7 +7,9 @@ ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 # skips a workspace whose folder is absent.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
+# patches/: fixes to dependencies, applied by patch-package at install (README)
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build.mjs scripts/require-node.mjs ./scripts/
@@ -18,6 +20,7 @@ RUN npm run build:service
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE}
