@@ -33,7 +33,11 @@ for (const variable of dashboard.templating.list) {
 }
 const alerts = rules.groups.flatMap(g => g.rules).map(r => ({ where: `alert ${r.alert}`, expr: r.expr }))
 
-const exported = exportedNames(await scrapeAfterTraffic(t))
+// Prometheus' own series for each target, which the target alerts and the
+// instances panel read: not the service's to export.
+const PROMETHEUS_OWN = new Set(['up'])
+const exposition = await scrapeAfterTraffic(t)
+const exported = new Set([...exportedNames(exposition), ...PROMETHEUS_OWN])
 
 t.test('the dashboard is well-formed', async t => {
   t.ok(dashboard.uid, 'it has a uid, so re-imports replace it')
@@ -53,6 +57,11 @@ t.test('it has the panels an on-call person needs', async t => {
   some('Redis latency', e => /histogram_quantile\(.*redis_command_duration_seconds_bucket/.test(e))
   some('Postgres latency', e => /histogram_quantile\(.*db_query_duration_seconds_bucket/.test(e))
   some('503s', e => e.includes('status_code="503"'))
+  some('instances up', e => /^up\{/.test(e))
+  some('Redis answering (the heartbeat)', e => e.includes('session_cache_redis_responding'))
+  some('429s by budget', e => /by \(budget\).*rate_limited_total/.test(e))
+  some('limiter decisions from memory', e => e.includes('rate_limit_store_fallback_total'))
+  some('epoch moves by cause', e => /by \(cause\).*session_cache_epoch_moves_total/.test(e))
 })
 
 t.test('every dashboard query names only metrics the service exports', async t => {
@@ -64,7 +73,7 @@ t.test('every dashboard query names only metrics the service exports', async t =
 })
 
 t.test('every alert names only metrics the service exports', async t => {
-  t.equal(alerts.length, 7)
+  t.equal(alerts.length, 11)
   for (const { where, expr } of alerts) {
     const names = metricNames(expr)
     t.ok(names.length > 0, `${where} selects a metric`)
@@ -75,5 +84,6 @@ t.test('every alert names only metrics the service exports', async t => {
 t.test('the name check tells real names from made-up ones', async t => {
   t.same(metricNames('histogram_quantile(0.99, sum by (le, job) (rate(x_bucket{job=~"$job", a="b(c)"}[5m] offset 1h))) > 0.05 and on (job) y_total'), ['x_bucket', 'y_total'])
   t.notOk(exported.has('session_validation_duration_seconds'), 'a histogram is queried by its _bucket, _sum and _count')
+  t.same([...PROMETHEUS_OWN].filter(name => exportedNames(exposition).has(name)), [], 'what is allowed as Prometheus\' own, the service does not export')
   t.ok(exported.has('session_validation_duration_seconds_bucket'))
 })

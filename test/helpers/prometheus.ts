@@ -2,11 +2,12 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, waitFor } from './ports.js'
+import { freePort, waitFor } from './ports.ts'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
-export interface ScrapeJob { name: string, target: string }
+/** One job, with one target or several (instances of one service, as in production). */
+export type ScrapeJob = { name: string, target: string } | { name: string, targets: string[] }
 
 export interface Alert { labels: Record<string, string>, state: 'pending' | 'firing', activeAt: string, value: string }
 export interface Sample { metric: Record<string, string>, value: [number, string] }
@@ -18,6 +19,8 @@ export interface Prometheus {
   rules(): Promise<Map<string, { health: string, state: string }>>
   query(expr: string): Promise<Sample[]>
   log(): string
+  /** SIGTERM (SIGKILL after 5 s); its folder goes at teardown. */
+  stop(): Promise<void>
 }
 
 async function api<T> (url: string): Promise<T> {
@@ -33,12 +36,13 @@ async function api<T> (url: string): Promise<T> {
 export async function startPrometheus (t: Teardown, opts: { jobs: ScrapeJob[], rules: string, intervalSeconds: number }): Promise<Prometheus> {
   const dir = await mkdtemp(join(tmpdir(), 'sv-prometheus-'))
   const port = await freePort()
-  const every = `${opts.intervalSeconds}s`
+  // in milliseconds: Prometheus reads no fraction of a second
+  const every = `${Math.round(opts.intervalSeconds * 1000)}ms`
   await writeFile(join(dir, 'rules.yml'), opts.rules)
   await writeFile(join(dir, 'prometheus.yml'), JSON.stringify({
     global: { scrape_interval: every, scrape_timeout: every, evaluation_interval: every },
     rule_files: [join(dir, 'rules.yml')],
-    scrape_configs: opts.jobs.map(job => ({ job_name: job.name, static_configs: [{ targets: [job.target] }] }))
+    scrape_configs: opts.jobs.map(job => ({ job_name: job.name, static_configs: [{ targets: 'targets' in job ? job.targets : [job.target] }] }))
   }))
   const child = spawn('prometheus', [
     `--config.file=${join(dir, 'prometheus.yml')}`,
@@ -48,18 +52,24 @@ export async function startPrometheus (t: Teardown, opts: { jobs: ScrapeJob[], r
   ], { stdio: ['ignore', 'ignore', 'pipe'] })
   let log = ''
   child.stderr!.on('data', d => { log += d })
+  // not installed, say: told by the readiness wait below, not thrown as an unhandled event
+  let spawnError: Error | undefined
+  child.once('error', err => { spawnError = err })
   const exited = new Promise(resolve => child.once('exit', resolve))
+  async function stop (): Promise<void> {
+    if (spawnError !== undefined || child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+    await exited
+    clearTimeout(timer)
+  }
   t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-      await exited
-      clearTimeout(timer)
-    }
+    await stop()
     await rm(dir, { recursive: true, force: true })
   })
   const url = `http://127.0.0.1:${port}`
   await waitFor('prometheus to be ready', async () => {
+    if (spawnError !== undefined) throw new Error(`prometheus could not be started (${(spawnError as NodeJS.ErrnoException).code ?? spawnError.message}): is Debian's prometheus package installed?`)
     if (child.exitCode !== null) throw new Error(`prometheus exited: ${log}`)
     try {
       return (await fetch(`${url}/-/ready`)).status === 200
@@ -70,6 +80,7 @@ export async function startPrometheus (t: Teardown, opts: { jobs: ScrapeJob[], r
   return {
     url,
     log: () => log,
+    stop,
     alerts: async () => (await api<{ alerts: Alert[] }>(`${url}/api/v1/alerts`)).alerts,
     async rules () {
       const data = await api<{ groups: Array<{ rules: Array<{ type: string, name: string, health: string, state: string }> }> }>(`${url}/api/v1/rules?type=alert`)
