@@ -23,13 +23,13 @@ export async function runCleanup (): Promise<void> {
   }
 }
 
-export function cleanupOnSignals (): void {
+export function cleanupOnSignals (what = 'stopping children and dropping the bench database'): void {
   let stopping = false
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
       if (stopping) return
       stopping = true
-      console.error(`\n${signal}: stopping children and dropping the bench database`)
+      console.error(`\n${signal}: ${what}`)
       runCleanup().finally(() => process.exit(130))
     })
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 
 interface ProfileNode {
   id: number
@@ -19,6 +19,14 @@ export interface ProfileSummary {
   busySeconds: number
   areas: Share[]
   functions: Share[]
+  /** from the sampled allocation profile of the same run, when there is one */
+  allocations?: { megabytes: number, functions: Share[] }
+}
+
+interface HeapNode {
+  callFrame: { functionName: string, url: string, lineNumber: number }
+  selfSize: number
+  children: HeapNode[]
 }
 
 // Where a sample's time belongs: a package, node's own code, the service's
@@ -43,6 +51,26 @@ function top (totals: Map<string, number>, busy: number, count: number): Share[]
     .map(([name, us]) => ({ name, percent: (100 * us) / busy }))
 }
 
+const frameName = (c: { functionName: string, url: string, lineNumber: number }) =>
+  c.url === '' ? (c.functionName || '(root)') : `${c.functionName === '' ? '(anonymous)' : c.functionName} ${shortUrl(c.url)}:${c.lineNumber + 1}`
+
+// Bytes allocated by function (self), from a sampled allocation profile.
+function summarizeHeap (path: string, count: number): ProfileSummary['allocations'] {
+  const { head } = JSON.parse(readFileSync(path, 'utf8')) as { head: HeapNode }
+  const bytes = new Map<string, number>()
+  let total = 0
+  const stack = [head]
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (node.selfSize > 0) {
+      const name = frameName(node.callFrame)
+      bytes.set(name, (bytes.get(name) ?? 0) + node.selfSize)
+      total += node.selfSize
+    }
+    stack.push(...node.children)
+  }
+  return { megabytes: total / 2 ** 20, functions: top(bytes, total, count) }
+}
+
 // Self time by function and by area, as shares of the non-idle time.
 export function summarizeProfile (process: string, path: string, count = 15): ProfileSummary {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile
@@ -58,8 +86,11 @@ export function summarizeProfile (process: string, path: string, count = 15): Pr
     const { functionName, url, lineNumber } = node.callFrame
     const area = areaOf(url, functionName)
     areas.set(area, (areas.get(area) ?? 0) + us)
-    const fn = url === '' ? functionName : `${functionName === '' ? '(anonymous)' : functionName} ${shortUrl(url)}:${lineNumber + 1}`
+    const fn = url === '' ? functionName : frameName({ functionName, url, lineNumber })
     functions.set(fn, (functions.get(fn) ?? 0) + us)
   }
-  return { process, busySeconds: busy / 1e6, areas: top(areas, busy, count), functions: top(functions, busy, count) }
+  const heap = path.replace(/\.cpuprofile$/, '.heapprofile')
+  const summary: ProfileSummary = { process, busySeconds: busy / 1e6, areas: top(areas, busy, count), functions: top(functions, busy, count) }
+  if (existsSync(heap)) summary.allocations = summarizeHeap(heap, count)
+  return summary
 }

@@ -14,14 +14,15 @@ export function buildRoot (): string {
   return process.env.BENCH_BUILD ?? REPO
 }
 
-export function snapshotBuild (): string {
+/** `from`: another checkout's build to measure (--build), with this one's packages. */
+export function snapshotBuild (from = REPO): string {
   const parent = join(REPO, 'bench', 'results')
   mkdirSync(parent, { recursive: true })
   const root = mkdtempSync(join(parent, 'build-'))
   onCleanup('build copy', () => rmSync(root, { recursive: true, force: true }))
-  cpSync(join(REPO, 'dist'), join(root, 'dist'), { recursive: true })
-  cpSync(join(REPO, 'migrations'), join(root, 'migrations'), { recursive: true })
-  cpSync(join(REPO, 'package.json'), join(root, 'package.json')) // dist reads its version
+  cpSync(join(from, 'dist'), join(root, 'dist'), { recursive: true })
+  cpSync(join(from, 'migrations'), join(root, 'migrations'), { recursive: true })
+  cpSync(join(from, 'package.json'), join(root, 'package.json')) // dist reads its version
   process.env.BENCH_BUILD = root
   return root
 }

@@ -1,5 +1,6 @@
 import type { ProfileSummary } from './cpu-profile.ts'
 import type { MemoryBreakdown } from './redis-memory.ts'
+import type { L1Memory } from './l1-memory.ts'
 import type { DeployResult } from './scenarios/deploy.ts'
 import { FIRST_SECONDS } from './scenarios/deploy.ts'
 import type { MixedResult } from './scenarios/mixed.ts'
@@ -15,6 +16,7 @@ export interface ReportInput {
   mixedRounds: MixedResult[]
   soak: SoakResult | undefined
   memory: MemoryBreakdown | undefined
+  l1Memory: L1Memory | undefined
   deploy: DeployResult | undefined
   revoke: RevokeResult | undefined
   targets: Target[]
@@ -54,6 +56,23 @@ function atRate (s: Summary, rate: number): string[] {
   ]
 }
 
+function runtime (s: Summary): string[] {
+  const rows = [
+    ...s.rows.flatMap(r => r.runtime === undefined ? [] : [[r.scenario, r.runtime] as const]),
+    ...s.atRate.flatMap(r => r.runtime === undefined ? [] : [[`${r.scenario} at the fixed rate`, r.runtime] as const])
+  ]
+  if (rows.length === 0) return [NOT_RUN]
+  return [
+    ...head(['scenario', 'JS heap bytes allocated / req', 'promoted bytes / req', 'GC pauses (count)', 'GC pause p99 / max ms', 'GC µs / req', 'event-loop delay p99 / max ms']),
+    ...rows.map(([name, r]) => row([name, num(r.bytesPerRequest), num(r.promotedPerRequest, 1), num(r.gcCount), `${ms(r.gcP99Ms)} / ${ms(r.gcMaxMs)}`,
+      num(r.gcUsPerRequest, 2), `${ms(r.loopP99Ms)} / ${ms(r.loopMaxMs)}`])),
+    '',
+    'From each server\'s runtime probe (`bench/runtime-probe.ts`, preloaded with `--import` into every server, the ceiling included): ' +
+      'allocation from V8\'s heap statistics around each GC (GCProfiler), each GC\'s pause, and the event-loop delay at 1 ms resolution, over the measured run. ' +
+      'Medians over rounds; the maxima are the largest seen in any round.'
+  ]
+}
+
 function forwardAuth (s: Summary): string[] {
   const f = s.forwardAuth
   if (f === undefined) return ['Not run (left out, or nginx is not installed).']
@@ -71,18 +90,29 @@ function forwardAuth (s: Summary): string[] {
 function memory (m: MemoryBreakdown | undefined): string[] {
   if (m === undefined) return [NOT_RUN]
   const lines = [
-    `**${num(m.bytesPerSession)} bytes per cached session**: INFO used_memory grew ${num(m.usedMemoryDelta)} bytes for ${num(m.sessions)} cached sessions ` +
+    `**${num(m.bytesPerSession)} bytes per cached session**: INFO used_memory (less the connections' buffers) grew ${num(m.usedMemoryDelta)} bytes for ${num(m.sessions)} cached sessions ` +
       `(${num(m.entryKeys)} entry keys, ${num(m.indexKeys)} user-index keys, ${num(m.otherKeys)} other).`,
     '',
     ...head(['key kind', 'keys', 'MEMORY USAGE each (sampled)', 'encodings (sampled)']),
     ...m.samples.map(s => row([s.kind, num(s.keys), num(s.bytesEach), Object.entries(s.encodings).map(([e, n]) => `${e} ×${n}`).join(', ')]))
   ]
   if (m.example !== undefined) {
-    lines.push('', `One entry: key ${m.example.keyBytes} bytes, ${m.example.fields} fields, ${m.example.valueBytes} bytes of field names and values, ` +
-      `longest value ${m.example.longestValue} bytes. Server limits: ${Object.entries(m.listpackLimits).map(([k, v]) => `${k} ${v}`).join(', ')} ` +
-      '(a hash past either is stored as a hashtable, several times larger).')
+    lines.push('', `One entry: key ${m.example.keyBytes} bytes, value ${m.example.valueBytes} bytes (one string: src/sessions/entry-codec.ts).`)
   }
   return lines
+}
+
+function l1Memory (m: L1Memory | undefined): string[] {
+  if (m === undefined) return [NOT_RUN]
+  const mib = (bytes: number) => num(bytes / 2 ** 20, 1)
+  return [
+    `**${num(m.sessions)} sessions of the seeded shape in the memory tier: ${mib(m.measuredBytesPerSession * m.sessions)} MiB measured** ` +
+      `(${num(m.measuredBytesPerSession)} bytes each: the JS heap and the typed arrays' memory the entries added, after a full GC), ` +
+      `against ${mib(m.defaultBytes)} MiB allowed by default (LOCAL_CACHE_MAX_BYTES, with LOCAL_CACHE_MAX_ENTRIES ${num(m.defaultEntries)}). ` +
+      `The L1's own count, which that bound applies to: ${num(m.countedBytesPerSession)} bytes each.`,
+    '',
+    'Measured in a process of its own (`bench/l1-memory.ts`, the built code).'
+  ]
 }
 
 function mixed (rounds: MixedResult[], s: Summary): string[] {
@@ -136,13 +166,19 @@ function deploy (d: DeployResult | undefined): string[] {
 
 function revoke (v: RevokeResult | undefined): string[] {
   if (v === undefined) return [NOT_RUN]
+  const instances = v.runtimes.map((r, i) => row([i === 0 ? 'revoking instance' : `peer ${i}`, num(r.gcCount), `${ms(r.gcP99Ms)} / ${ms(r.gcMaxMs)}`, `${ms(r.loopP99Ms)} / ${ms(r.loopMaxMs)}`]))
   return [
     ...head(['instances', 'revokes', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'of which fan-out, mean ms', 'fan-outs acknowledged', 'waited out the lease', 'acks / revoke']),
     row([v.instances, num(v.revokes), ms(v.p50), ms(v.p99), ms(v.max), ms(v.mean), ms(v.fanOutMeanMs), num(v.acknowledged), num(v.leaseExpired), num(v.acksPerRevoke, 2)]),
     '',
     'Sequential POST /sessions/revoke through the first instance, each session validated twice on every instance first; the round trip is the client\'s ' +
       '(node:http, keep-alive), the fan-out the service\'s own session_revoke_wait_seconds (commit until every peer acknowledged). ' +
-      `Second validations not answered from memory: ${num(v.notLocalBefore)}; validations answered 200 after a revoke returned: ${num(v.validAfter)} (must be 0).`
+      `Second validations not answered from memory: ${num(v.notLocalBefore)}; validations answered 200 after a revoke returned: ${num(v.validAfter)} (must be 0).`,
+    '',
+    ...head(['instance, during the measured revokes', 'GC pauses', 'GC pause p99 / max ms', 'event-loop delay p99 / max ms']),
+    ...instances,
+    '',
+    'A revoke waits on every instance\'s event loop (each acknowledges the barrier): a pause on any of them is in its latency.'
   ]
 }
 
@@ -181,7 +217,11 @@ function profiles (ps: ProfileSummary[]): string[] {
   return ps.flatMap(p => [
     '', `### ${p.process} (${num(p.busySeconds, 1)} s of CPU)`, '',
     ...head(['area', 'self %']), ...p.areas.slice(0, 10).map(a => row([a.name, num(a.percent, 1)])), '',
-    ...head(['function', 'self %']), ...p.functions.map(f => row([`\`${f.name}\``, num(f.percent, 1)]))
+    ...head(['function', 'self %']), ...p.functions.map(f => row([`\`${f.name}\``, num(f.percent, 1)])),
+    ...(p.allocations === undefined
+      ? []
+      : ['', `Allocations sampled in the same run: ${num(p.allocations.megabytes, 1)} MB (sampling, every 16 KiB on average)`, '',
+          ...head(['function', 'allocated %']), ...p.allocations.functions.map(f => row([`\`${f.name}\``, num(f.percent, 1)]))])
   ])
 }
 
@@ -192,10 +232,12 @@ export function renderMarkdown (input: ReportInput): string {
     '## Throughput (closed loop, medians over rounds)', '', ...scenarios(input.summary), '',
     '## Work behind each validation (from the service\'s /metrics)', '', ...work(input.summary), '',
     '## Latency at a fixed rate', '', ...atRate(input.summary, Number(input.meta['fixed rate'])), '',
+    '## Runtime: allocation, GC pauses, event-loop delay (beside the ceiling)', '', ...runtime(input.summary), '',
     '## Forward auth through nginx', '', ...forwardAuth(input.summary), '',
     '## Deploy: a peer restarting under hit traffic', '', ...deploy(input.deploy), '',
     '## Revoke latency, all instances healthy', '', ...revoke(input.revoke), '',
     '## Redis memory', '', ...memory(input.memory), '',
+    '## Memory tier (L1) size', '', ...l1Memory(input.l1Memory), '',
     '## Mixed: cold cache to steady state', '', ...mixed(input.mixedRounds, input.summary), '',
     '## Soak', '', ...soak(input.soak), '',
     '## Targets', '', ...targets(input.targets),

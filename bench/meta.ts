@@ -44,7 +44,8 @@ export function describeRun (o: Options, startedAt: Date, database: string, buil
     'request limit': o.requestLimit
       ? 'on, out of reach (RATE_LIMIT_MAX=10000000)'
       : 'the service\'s default: off (RATE_LIMIT_MAX=0); failed-lookup budgets at their defaults (no seeded token fails)',
-    'L1 hit instances': 'LOCAL_CACHE_MAX_ENTRIES = max(100000, hit set), LOCAL_CACHE_MAX_BYTES = max(128 MiB, 4 KiB × hit set), LOCAL_CACHE_TTL_SECONDS=3600, SESSION_CACHE_TTL_SECONDS=3600',
-    'cpu profiling': o.profile
+    'L1 hit instances': 'LOCAL_CACHE_MAX_ENTRIES and LOCAL_CACHE_MAX_BYTES at their defaults (100,000 and 64 MiB) up to a hit set of 100,000 (above: the hit set, 1 KiB × hit set), LOCAL_CACHE_TTL_SECONDS=3600, SESSION_CACHE_TTL_SECONDS=3600',
+    'cpu profiling': o.profile,
+    'node flags (every server)': o.nodeFlags.length === 0 ? 'none beyond the runtime probe (--import bench/runtime-probe.ts)' : o.nodeFlags.join(' ')
   }
 }

@@ -29,6 +29,10 @@ export interface Options {
   restartEverySeconds: number
   revokes: number
   profile: boolean
+  /** extra node options for every server (--node-flags), e.g. V8 heap settings being weighed */
+  nodeFlags: string[]
+  /** another checkout whose built dist/ is measured instead of this one's (--build) */
+  build: string | undefined
   requestLimit: boolean
   adminUrl: string
 }
@@ -51,11 +55,15 @@ const HELP = `npm run bench [-- options]
   --restart-every N       seconds between restarts in the deploy scenario (20)
   --revokes N             revokes timed in the revoke scenario (1000; 200 with --quick)
   --profile               run the servers under --cpu-prof and summarize where the time goes
+  --node-flags="F ..."    extra node options for every server alike (e.g. --node-flags=--max-semi-space-size=64);
+                          the service's image sets its own in the Dockerfile (README, Benchmark)
+  --build DIR             measure the dist/ built in another checkout (an earlier commit, say) with
+                          this bench; its figures then compare with this one's, ratios to the ceiling first
   --rate-limit            turn the request limit on (RATE_LIMIT_MAX out of reach), to measure its cost;
                           by default the service runs with its own defaults (request limit off)
 Environment: BENCH_DATABASE_URL, an admin URL of the Postgres to create the bench database on.`
 
-function positive (value: string | undefined, name: string, fallback: number): number {
+export function positive (value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got "${value}"`)
@@ -80,6 +88,8 @@ export function parseOptions (argv: string[]): Options | undefined {
       help: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       'rate-limit': { type: 'boolean', default: false },
+      'node-flags': { type: 'string' },
+      build: { type: 'string' },
       only: { type: 'string' },
       sessions: { type: 'string' },
       'sessions-per-user': { type: 'string' },
@@ -132,6 +142,8 @@ export function parseOptions (argv: string[]): Options | undefined {
     restartEverySeconds,
     revokes: Math.floor(positive(values.revokes, 'revokes', quick ? 200 : 1000)),
     profile: values.profile,
+    nodeFlags: (values['node-flags'] ?? '').split(' ').filter(f => f !== ''),
+    build: values.build,
     requestLimit: values['rate-limit'],
     adminUrl: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
   }

@@ -15,9 +15,8 @@ export interface MemoryBreakdown {
   indexKeys: number
   otherKeys: number
   samples: KeySample[]
-  example: { fields: number, valueBytes: number, keyBytes: number, longestValue: number } | undefined
-  /** the server's thresholds past which a hash leaves the compact listpack */
-  listpackLimits: Record<string, string>
+  /** one entry: its key's and its value's length */
+  example: { keyBytes: number, valueBytes: number } | undefined
 }
 
 const SAMPLE = 1000
@@ -58,23 +57,12 @@ export async function breakdown (client: Redis, usedMemoryDelta: number): Promis
     }
     samples.push({ kind, keys: counts[kind], bytesEach: Math.round(bytes / keys.length), encodings })
   }
-  let example: MemoryBreakdown['example']
   const first = picked.entry[0]
-  if (first !== undefined) {
-    const fields = await client.hgetall(first)
-    let valueBytes = 0
-    let longestValue = 0
-    for (const [field, value] of Object.entries(fields)) {
-      valueBytes += field.length + Buffer.byteLength(value)
-      longestValue = Math.max(longestValue, Buffer.byteLength(value))
-    }
-    example = { fields: Object.keys(fields).length, valueBytes, keyBytes: first.length, longestValue }
-  }
-  const listpackLimits: Record<string, string> = {}
-  for (const name of ['hash-max-listpack-entries', 'hash-max-listpack-value']) {
-    const [, value] = await client.config('GET', name) as [string, string]
-    listpackLimits[name] = value
-  }
+  // an entry as one string; as a hash (a build before layout 1, under --build), its fields and values
+  const valueBytes = async (key: string) => await client.type(key) === 'string'
+    ? await client.strlen(key)
+    : Object.entries(await client.hgetall(key)).reduce((sum, [f, v]) => sum + f.length + Buffer.byteLength(v), 0)
+  const example = first === undefined ? undefined : { keyBytes: Buffer.byteLength(first), valueBytes: await valueBytes(first) }
   return {
     sessions: counts.entry,
     usedMemoryDelta,
@@ -83,7 +71,6 @@ export async function breakdown (client: Redis, usedMemoryDelta: number): Promis
     indexKeys: counts.index,
     otherKeys: counts.other,
     samples,
-    example,
-    listpackLimits
+    example
   }
 }

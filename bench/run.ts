@@ -11,8 +11,11 @@ import { writeExpressCookies } from './express-cookies.ts'
 import { buildIdentity, describeRun } from './meta.ts'
 import { parseOptions, type Options, type Scenario } from './options.ts'
 import type { MemoryBreakdown } from './redis-memory.ts'
+import { measureL1Memory } from './l1-memory-run.ts'
+import type { L1Memory } from './l1-memory.ts'
 import { startRedis } from './redis-server.ts'
 import { writeReport } from './report.ts'
+import type { Runtime } from './runtime.ts'
 import { scrape, total } from './scrape.ts'
 import { deploy as deployScenario, type DeployResult } from './scenarios/deploy.ts'
 import { atFixedRate } from './scenarios/fixed-rate.ts'
@@ -34,12 +37,14 @@ const REVOKE_INSTANCES = 3
 const log = (line: string) => process.stderr.write(`${line}\n`)
 const fmt = (n: number) => Math.round(n).toLocaleString('en')
 const pct = (v: number | undefined) => v === undefined ? '' : `, ${(v * 100).toFixed(1)} % from L1`
+const runtimeLine = (r: Runtime) => `${fmt(r.bytesPerRequest)} B/req allocated, ${r.gcCount} GC (max ${r.gcMaxMs.toFixed(2)} ms), ` +
+  `event-loop delay p99 ${r.loopP99Ms.toFixed(2)} ms, max ${r.loopMaxMs.toFixed(2)} ms`
 
 async function bench (o: Options): Promise<void> {
   const startedAt = new Date()
-  const build = buildIdentity()
+  const build = o.build === undefined ? buildIdentity() : `the dist/ built in ${o.build}`
   const has = (...names: Scenario[]) => names.some(n => o.only.has(n))
-  snapshotBuild()
+  snapshotBuild(o.build)
   log(`bench: ${fmt(o.sessions)} sessions, ${o.rounds} rounds of ${o.seconds} s runs${o.quick ? ' (quick)' : ''}${o.partial ? `, only ${[...o.only].join(', ')}` : ''}`)
   const ranges = tokenRanges(o.sessions, o.hitSet, o.revokes)
   const db = await createBenchDatabase(o.adminUrl)
@@ -58,7 +63,7 @@ async function bench (o: Options): Promise<void> {
   const plan: ServerPlan = {
     databaseUrl: db.url,
     redisUrl: redis.url,
-    profileDir,
+    nodeFlags: o.nodeFlags,
     requestLimit: o.requestLimit,
     hitSet: o.hitSet,
     sessionsPerUser: o.sessionsPerUser,
@@ -69,6 +74,15 @@ async function bench (o: Options): Promise<void> {
 
   const front = has('forward-auth') ? await startNginxFront(Number(new URL(servers.local.base).port)) : 'left out'
   log(typeof front === 'string' ? `forward auth through nginx: skipped, ${front}` : `nginx up: direct ${front.direct}, forward auth ${front.forwardAuth}`)
+
+  let l1Memory: L1Memory | undefined
+  if (has('local')) {
+    l1Memory = await measureL1Memory().catch((err: Error) => {
+      log(`memory tier: not measured (${err.message.split('\n')[0]})`)
+      return undefined
+    })
+    if (l1Memory !== undefined) log(`memory tier: ${fmt(l1Memory.sessions)} sessions take ${(l1Memory.measuredBytesPerSession * l1Memory.sessions / 2 ** 20).toFixed(1)} MiB (${fmt(l1Memory.measuredBytesPerSession)} bytes each)`)
+  }
 
   let memory: MemoryBreakdown | undefined
   if (has('hit', 'local', 'rate', 'forward-auth', 'deploy')) {
@@ -87,7 +101,7 @@ async function bench (o: Options): Promise<void> {
   const shape = { seconds: o.seconds, warmupSeconds: o.warmupSeconds, connections: o.connections, threads: o.threads }
   const rate = { rate: o.fixedRate, seconds: o.fixedRateSeconds, warmupSeconds: o.warmupSeconds, connections: o.connections }
   const uniform = (r: Range) => ({ mode: 'uniform', ...r }) as const
-  const helpers = { redisPid: redis.pid, postgresPids: db.backendPids }
+  const helpers = { redisPid: redis.pid, postgresPids: db.backendPids, profileDir }
   const mixedShape = {
     sessions: o.sessions,
     exponent: o.zipfExponent,
@@ -99,7 +113,7 @@ async function bench (o: Options): Promise<void> {
   }
   const closed = async (label: string, server: Server, range: Range, cookieFile?: string): Promise<Throughput> => {
     const t = await throughput(label, server, uniform(range), shape, helpers, cookieFile === undefined ? {} : { cookieFile })
-    log(`  ${label.padEnd(10)} ${fmt(t.rps)} req/s, p99 ${t.p99.toFixed(2)} ms${pct(t.work?.localShare)}`)
+    log(`  ${label.padEnd(10)} ${fmt(t.rps)} req/s, p99 ${t.p99.toFixed(2)} ms${pct(t.work?.localShare)}; ${runtimeLine(t.runtime)}`)
     return t
   }
   // any epoch move voids the whole fleet's cache, the hit set included: none is expected
@@ -126,7 +140,7 @@ async function bench (o: Options): Promise<void> {
       for (const [key, label, server] of [['ceilingAtRate', 'ceiling', servers.ceiling], ['localAtRate', 'L1 hit', servers.local], ['hitAtRate', 'L2 hit', servers.hit]] as const) {
         const r = await atFixedRate(server, ranges.hit.lo, ranges.hit.hi, rate, helpers)
         round[key] = r
-        log(`  ${label.padEnd(7)} @${fmt(o.fixedRate)}/s p99 ${r.p99.toFixed(2)} ms, event-loop delay p99 ${r.eventLoop?.p99Ms.toFixed(2) ?? '?'} ms, max ${r.eventLoop?.maxMs.toFixed(2) ?? '?'} ms${pct(r.work?.localShare)}`)
+        log(`  ${label.padEnd(7)} @${fmt(o.fixedRate)}/s p99 ${r.p99.toFixed(2)} ms${pct(r.work?.localShare)}; ${runtimeLine(r.runtime)}`)
       }
     }
     if (typeof front !== 'string') {
@@ -170,7 +184,6 @@ async function bench (o: Options): Promise<void> {
       `${revoked.leaseExpired} waited out the lease; ${revoked.validAfter} valid after revoke`)
   }
 
-  // stopped gracefully before the report, so that --cpu-prof writes its files
   await Promise.all([...servers.all.map(s => s.child.stop()), ...(typeof front === 'string' ? [] : [front.child.stop()])])
   const profiles: ProfileSummary[] = []
   if (profileDir !== undefined) {
@@ -179,7 +192,7 @@ async function bench (o: Options): Promise<void> {
     }
   }
   const meta = { ...describeRun(o, startedAt, db.name, build), 'epoch moves during the rounds (seen by service-local; 0 expected)': epochChangesInRounds }
-  const markdown = writeReport(RESULTS, { meta, rounds, soak: soaked, memory, deploy: deployed, revoke: revoked, profiles })
+  const markdown = writeReport(RESULTS, { meta, rounds, soak: soaked, memory, l1Memory, deploy: deployed, revoke: revoked, profiles })
   process.stdout.write(markdown)
 }
 

@@ -4,6 +4,8 @@ import { buildRoot, serverEntry } from './dist.ts'
 import { LIFECYCLE_ENV } from './lifecycle.ts'
 import { freePort } from '../src/free-port.ts'
 
+const PROBE = fileURLToPath(new URL('./runtime-probe.ts', import.meta.url))
+
 export interface Server {
   name: string
   base: string
@@ -14,6 +16,8 @@ export interface Server {
   service: boolean
   /** answers GET /metrics with at least the event-loop delay (the service, the ceiling) */
   metrics: boolean
+  /** the runtime probe's address (bench/runtime-probe.ts): allocation, GC pauses, event-loop delay */
+  probe: string
   /** stops the process and starts it again on the same port, with the same environment */
   restart(): Promise<void>
 }
@@ -39,7 +43,8 @@ export interface ServerSet {
 export interface ServerPlan {
   databaseUrl: string
   redisUrl: (db: number) => string
-  profileDir: string | undefined
+  /** node options every server runs with (--node-flags) */
+  nodeFlags: string[]
   /** RATE_LIMIT_MAX out of reach (on, measured) rather than the default 0 (off) */
   requestLimit: boolean
   hitSet: number
@@ -66,15 +71,12 @@ interface Spec {
 
 async function start (spec: Spec, plan: ServerPlan): Promise<Server> {
   const port = await freePort()
+  const probePort = await freePort()
   const base = `http://127.0.0.1:${port}`
-  let starts = 0
   const launch = async () => {
-    starts++
     // identical process settings for every server: same node, same flags
-    const profile = `${spec.name}${starts === 1 ? '' : `-${starts}`}.cpuprofile`
-    const flags = plan.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', plan.profileDir, '--cpu-prof-name', profile]
-    const child = startChild(spec.name, process.execPath, [...flags, spec.script], {
-      ...spec.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', BENCH_BUILD: buildRoot()
+    const child = startChild(spec.name, process.execPath, [...plan.nodeFlags, '--import', PROBE, spec.script], {
+      ...spec.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', BENCH_BUILD: buildRoot(), BENCH_PROBE_PORT: String(probePort)
     })
     await waitUntilServing(child, spec.ready === 'readyz'
       ? { url: `${base}/readyz` }
@@ -88,6 +90,7 @@ async function start (spec: Spec, plan: ServerPlan): Promise<Server> {
     child: await launch(),
     service: spec.service,
     metrics: spec.metrics,
+    probe: `http://127.0.0.1:${probePort}`,
     async restart () {
       await server.child.stop()
       server.child = await launch()
@@ -111,19 +114,20 @@ function fleetEnv (plan: ServerPlan): Record<string, string> {
   return { ...serviceBase(plan), REDIS_URL: plan.redisUrl(REDIS_DB.fleet), SESSION_CACHE_TTL_SECONDS: '3600' }
 }
 
-// An entry of the seeded shape weighs about 1.4 kB in the L1's own estimate,
-// so the default LOCAL_CACHE_MAX_BYTES (128 MiB) holds some 95,000 of them:
-// the bench gives room for the whole hit set and checks nothing was evicted.
-const L1_BYTES_PER_SESSION = 4096
-const L1_DEFAULT_BYTES = 128 * 1024 * 1024
+// The service's defaults hold 100,000 sessions of the seeded shape in memory
+// (about 650 bytes each, against LOCAL_CACHE_MAX_BYTES' 64 MiB); a larger
+// hit set gets room in proportion. Warming checks that nothing was evicted.
+const DEFAULT_ENTRIES = 100_000
+const L1_BYTES_PER_SESSION = 1024
 
 /** L1 on, sized and timed to hold the whole hit set for the run. */
 export function l1HitEnv (plan: ServerPlan): Record<string, string> {
   return {
     ...fleetEnv(plan),
     LOCAL_CACHE_TTL_SECONDS: '3600',
-    LOCAL_CACHE_MAX_ENTRIES: String(Math.max(100_000, plan.hitSet)),
-    LOCAL_CACHE_MAX_BYTES: String(Math.max(L1_DEFAULT_BYTES, plan.hitSet * L1_BYTES_PER_SESSION))
+    ...(plan.hitSet > DEFAULT_ENTRIES
+      ? { LOCAL_CACHE_MAX_ENTRIES: String(plan.hitSet), LOCAL_CACHE_MAX_BYTES: String(plan.hitSet * L1_BYTES_PER_SESSION) }
+      : {})
   }
 }
 

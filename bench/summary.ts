@@ -4,6 +4,7 @@ import type { MixedResult } from './scenarios/mixed.ts'
 import type { SoakResult } from './scenarios/soak.ts'
 import type { ServiceWork } from './service-work.ts'
 import type { Throughput } from './scenarios/throughput.ts'
+import type { Runtime } from './runtime.ts'
 import { median } from './stats.ts'
 
 // One round's runs; a scenario left out by --only (or nginx missing) is absent.
@@ -53,6 +54,19 @@ export interface Row {
   localShare: number | null
   queriesPerValidation: number | null
   floor: number | null
+  runtime: RuntimeRow | undefined
+}
+
+/** A server's runtime over a scenario's runs: medians over rounds, maxima over all of them. */
+export interface RuntimeRow {
+  bytesPerRequest: number
+  promotedPerRequest: number
+  gcCount: number
+  gcP99Ms: number
+  gcMaxMs: number
+  gcUsPerRequest: number
+  loopP99Ms: number
+  loopMaxMs: number
 }
 
 export interface RateRow {
@@ -68,6 +82,7 @@ export interface RateRow {
   loopP99Ms: number
   loopMaxMs: number
   localShare: number | null
+  runtime: RuntimeRow | undefined
 }
 
 /** Medians over rounds of ratios taken within each round (NaN when not run). */
@@ -80,6 +95,8 @@ export interface Ratios {
   lifecycleOverLocal: number
   hitP99OverCeilingP99AtRate: number
   localP99OverCeilingP99AtRate: number
+  /** JS-heap bytes allocated per request, L1 hit over ceiling, at the fixed rate */
+  localBytesOverCeilingAtRate: number
 }
 
 export interface Summary {
@@ -95,6 +112,21 @@ export interface Summary {
 }
 
 const nan = Number.NaN
+
+export function runtimeRow (runs: Array<Runtime | undefined>): RuntimeRow | undefined {
+  const rs = runs.filter(r => r !== undefined)
+  if (rs.length === 0) return undefined
+  return {
+    bytesPerRequest: median(rs.map(r => r.bytesPerRequest)),
+    promotedPerRequest: median(rs.map(r => r.promotedPerRequest)),
+    gcCount: median(rs.map(r => r.gcCount)),
+    gcP99Ms: median(rs.map(r => r.gcP99Ms)),
+    gcMaxMs: Math.max(...rs.map(r => r.gcMaxMs)),
+    gcUsPerRequest: median(rs.map(r => r.gcUsPerRequest)),
+    loopP99Ms: median(rs.map(r => r.loopP99Ms)),
+    loopMaxMs: Math.max(...rs.map(r => r.loopMaxMs))
+  }
+}
 
 function forwardAuthSummary (rounds: Round[]): ForwardAuthSummary | undefined {
   const runs = rounds.flatMap(r => r.forwardAuth === undefined ? [] : [r.forwardAuth])
@@ -170,7 +202,8 @@ function closedLoop (key: ClosedLoop, rounds: Round[]): Row | undefined {
     hitRatio: work && key !== 'miss' ? median(runs.map(r => pick(r).work?.hitRatio ?? nan)) : null,
     localShare: work && key !== 'miss' ? median(runs.map(r => pick(r).work?.localShare ?? nan)) : null,
     queriesPerValidation: key === 'miss' ? 1 : null,
-    floor: null
+    floor: null,
+    runtime: runtimeRow(runs.map(r => pick(r).runtime))
   }
 }
 
@@ -188,7 +221,8 @@ function atRate (name: string, key: AtRateName, rounds: Round[]): RateRow | unde
     loopP50Ms: median(runs.map(r => r.eventLoop?.p50Ms ?? nan)),
     loopP99Ms: median(runs.map(r => r.eventLoop?.p99Ms ?? nan)),
     loopMaxMs: Math.max(...runs.map(r => r.eventLoop?.maxMs ?? nan)),
-    localShare: runs.some(r => r.work !== undefined) ? median(runs.map(r => r.work?.localShare ?? nan)) : null
+    localShare: runs.some(r => r.work !== undefined) ? median(runs.map(r => r.work?.localShare ?? nan)) : null,
+    runtime: runtimeRow(runs.map(r => r.runtime))
   }
 }
 
@@ -208,7 +242,8 @@ function mixedRow (rounds: Round[]): Row | undefined {
     hitRatio: median(steady.map(s => s.hitRatio)),
     localShare: null,
     queriesPerValidation: median(steady.map(s => s.queriesPerValidation)),
-    floor: median(steady.map(s => s.floor))
+    floor: median(steady.map(s => s.floor)),
+    runtime: runtimeRow(runs.map(m => m.runtime))
   }
 }
 
@@ -226,7 +261,8 @@ function soakRow (soak: SoakResult, rounds: Round[]): Row {
     hitRatio: null,
     localShare: null,
     queriesPerValidation: 1,
-    floor: null
+    floor: null,
+    runtime: runtimeRow([soak.runtime])
   }
 }
 
@@ -248,7 +284,8 @@ export function summarize (rounds: Round[], soak: SoakResult | undefined): Summa
       localOverExpress: ratio(rounds, r => r.local?.rps, r => r.express?.rps),
       lifecycleOverLocal: ratio(rounds, r => r.lifecycle?.rps, r => r.local?.rps),
       hitP99OverCeilingP99AtRate: ratio(rounds, r => r.hitAtRate?.p99, r => r.ceilingAtRate?.p99),
-      localP99OverCeilingP99AtRate: ratio(rounds, r => r.localAtRate?.p99, r => r.ceilingAtRate?.p99)
+      localP99OverCeilingP99AtRate: ratio(rounds, r => r.localAtRate?.p99, r => r.ceilingAtRate?.p99),
+      localBytesOverCeilingAtRate: ratio(rounds, r => r.localAtRate?.runtime.bytesPerRequest, r => r.ceilingAtRate?.runtime.bytesPerRequest)
     },
     redisCpuUsPerHit: median(rounds.map(r => r.hit?.cpuUs.redis ?? nan)),
     forwardAuth: forwardAuthSummary(rounds),

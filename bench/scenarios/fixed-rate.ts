@@ -3,6 +3,7 @@ import { eventLoopDelay, type EventLoopDelay } from '../scrape.ts'
 import type { Server } from '../servers.ts'
 import { scrape, workBetween, type ServiceWork } from '../service-work.ts'
 import { startCpuMeter } from '../proc-cpu.ts'
+import { profileDuring, resetRuntime, runtimeSince, type Runtime } from '../runtime.ts'
 import type { Helpers } from './throughput.ts'
 
 export interface RateShape {
@@ -17,16 +18,20 @@ export type AtRate = FixedRateResult & {
   work?: ServiceWork
   /** the server's event-loop delay over the run (warm-up included), from its /metrics */
   eventLoop?: EventLoopDelay
+  /** allocation, GC pauses and event-loop delay (1 ms resolution) over the run, warm-up included */
+  runtime: Runtime
 }
 
 export async function atFixedRate (server: Server, lo: number, hi: number, shape: RateShape, helpers: Helpers): Promise<AtRate> {
   // this scrape also resets the server's event-loop histogram
   const before = server.metrics ? await scrape(server.base) : undefined
   const cpu = startCpuMeter({ server: [server.child.proc.pid], redis: [helpers.redisPid], postgres: await helpers.postgresPids() })
-  const result = await runFixedRate({ url: server.url, lo, hi, ...shape })
+  await resetRuntime(server.probe)
+  const result = await profileDuring(server.probe, helpers.profileDir, `${server.name}-at-rate`, () => runFixedRate({ url: server.url, lo, hi, ...shape }))
   // the generator's warm-up requests count too: the meter spans the whole run
   const cpuUs = cpu.perRequest(result.completed)
-  if (before === undefined) return { ...result, cpuUs }
+  const runtime = await runtimeSince(server.probe, result.completed)
+  if (before === undefined) return { ...result, cpuUs, runtime }
   const after = await scrape(server.base)
-  return { ...result, cpuUs, eventLoop: eventLoopDelay(after), ...(server.service ? { work: workBetween(before, after) } : {}) }
+  return { ...result, cpuUs, runtime, eventLoop: eventLoopDelay(after), ...(server.service ? { work: workBetween(before, after) } : {}) }
 }

@@ -2,6 +2,7 @@ import type { BenchRedis } from '../redis-server.ts'
 import { cacheCounters, scrape, total, type CacheCounters } from '../scrape.ts'
 import type { Server } from '../servers.ts'
 import { assertHealthy, runWrk } from '../wrk.ts'
+import { resetRuntime, runtimeSince, type Runtime } from '../runtime.ts'
 import { sleep } from '../stats.ts'
 import { floorBetween } from '../zipf-floor.ts'
 import { cacheReady } from './warm-hit.ts'
@@ -20,6 +21,8 @@ export interface MixedResult {
   windows: MixedWindow[]
   /** the last two windows together */
   steady: MixedWindow
+  /** allocation, GC pauses and event-loop delay over the steady windows */
+  runtime: Runtime
   /** epoch moves of the restarted instance: 0 when its start caught up from the change log */
   epochMoves: number
 }
@@ -75,7 +78,9 @@ export async function mixed (server: Server, redis: BenchRedis, shape: MixedShap
   const start = await cacheCounters(server.base)
   const marks = [start]
   const runs = []
+  const from = Math.max(0, shape.windows - 2)
   for (let i = 0; i < shape.windows; i++) {
+    if (i === from) await resetRuntime(server.probe)
     const result = await runWrk({
       url: server.url,
       tokens: { mode: 'zipf', n: shape.sessions, exponent: shape.exponent },
@@ -87,10 +92,10 @@ export async function mixed (server: Server, redis: BenchRedis, shape: MixedShap
     runs.push(result)
     marks.push(await cacheCounters(server.base))
   }
+  const runtime = await runtimeSince(server.probe, runs.slice(from).reduce((s, r) => s + r.requests, 0))
   const seen = (c: CacheCounters) => c.validations - start.validations
   const windows = runs.map((r, i) => windowOf(marks[i]!, marks[i + 1]!, r.rps, r.p99,
     floorBetween(shape.sessions, shape.exponent, seen(marks[i]!), seen(marks[i + 1]!))))
-  const from = Math.max(0, shape.windows - 2)
   const tail = runs.slice(from)
   const seconds = tail.reduce((s, r) => s + r.seconds, 0)
   const steady = windowOf(marks[from]!, marks[shape.windows]!,
@@ -99,5 +104,5 @@ export async function mixed (server: Server, redis: BenchRedis, shape: MixedShap
     floorBetween(shape.sessions, shape.exponent, seen(marks[from]!), seen(marks[shape.windows]!)))
   // the process started with this run: its counter covers its catch-up and the run
   const epochMoves = total(await scrape(server.base), 'session_cache_epoch_moves_total')
-  return { windows, steady, epochMoves }
+  return { windows, steady, epochMoves, runtime }
 }

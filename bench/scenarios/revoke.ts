@@ -10,6 +10,7 @@ import { percentile } from '../stats.ts'
 import type { Range } from '../tokens.ts'
 import { REVOKE_WARMUP } from '../tokens.ts'
 import { cacheReady, leaseHeld } from './warm-hit.ts'
+import { resetRuntime, runtimeSince, type Runtime } from '../runtime.ts'
 
 export interface RevokeResult {
   instances: number
@@ -29,6 +30,8 @@ export interface RevokeResult {
   notLocalBefore: number
   /** validations answered 200 after the revoke returned (must be 0) */
   validAfter: number
+  /** each instance's GC pauses and event-loop delay over the measured revokes (the first is the revoking one) */
+  runtimes: Runtime[]
 }
 
 interface Answer { status: number, tier: string | undefined }
@@ -71,7 +74,10 @@ export async function revokeLatency (instances: Server[], tokens: Range): Promis
     let validAfter = 0
     let before: Samples | undefined
     for (let n = tokens.lo; n <= tokens.hi; n++) {
-      if (n === tokens.lo + REVOKE_WARMUP) before = await scrape(through.base)
+      if (n === tokens.lo + REVOKE_WARMUP) {
+        before = await scrape(through.base)
+        for (const server of instances) await resetRuntime(server.probe)
+      }
       const body = `{"token":"tok-${n}"}`
       for (let i = 0; i < instances.length; i++) {
         const first = await post(agents[i]!, instances[i]!, '/sessions/validate', body)
@@ -89,6 +95,8 @@ export async function revokeLatency (instances: Server[], tokens: Range): Promis
       }
     }
     const after = await scrape(through.base)
+    const runtimes = []
+    for (const server of instances) runtimes.push(await runtimeSince(server.probe, latencies.length))
     const delta = (name: string) => total(after, name) - total(before!, name)
     const sorted = Float64Array.from(latencies).sort()
     const revokes = sorted.length
@@ -104,7 +112,8 @@ export async function revokeLatency (instances: Server[], tokens: Range): Promis
       acksPerRevoke: (total(after, 'session_invalidation_acks_received_total') - total(before!, 'session_invalidation_acks_received_total')) / Math.max(1, revokes),
       fanOutMeanMs: (delta('session_revoke_wait_seconds_sum') * 1000) / Math.max(1, delta('session_revoke_wait_seconds_count')),
       notLocalBefore,
-      validAfter
+      validAfter,
+      runtimes
     }
   } finally {
     for (const agent of agents) agent.destroy()

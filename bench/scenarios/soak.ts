@@ -2,6 +2,7 @@ import { scrape, total } from '../scrape.ts'
 import type { Server } from '../servers.ts'
 import { assertHealthy, runWrk } from '../wrk.ts'
 import { startCpuMeter } from '../proc-cpu.ts'
+import { resetRuntime, runtimeSince, type Runtime } from '../runtime.ts'
 import type { Helpers } from './throughput.ts'
 
 export interface SoakWindow {
@@ -25,6 +26,8 @@ export interface SoakResult {
   lastRps: number
   ratio: number
   windows: SoakWindow[]
+  /** allocation, GC pauses and event-loop delay over the whole soak */
+  runtime: Runtime
 }
 
 export interface SoakShape {
@@ -48,7 +51,9 @@ export async function soak (server: Server, helpers: Helpers, shape: SoakShape):
   // Postgres processes are there to be metered from the first window
   await runWrk({ ...load, seconds: 2 })
   let elapsed = 0
+  let requests = 0
   let before = await scrape(server.base)
+  await resetRuntime(server.probe)
   for (let i = 0; i < count; i++) {
     const cpu = startCpuMeter({ service: [server.child.proc.pid], postgres: await helpers.postgresPids() })
     const result = await runWrk({ ...load, seconds: shape.windowSeconds })
@@ -59,6 +64,7 @@ export async function soak (server: Server, helpers: Helpers, shape: SoakShape):
     const queries = total(after, 'db_query_duration_seconds_count', q) - total(before, 'db_query_duration_seconds_count', q)
     const querySeconds = total(after, 'db_query_duration_seconds_sum', q) - total(before, 'db_query_duration_seconds_sum', q)
     elapsed += result.seconds
+    requests += result.requests
     windows.push({
       atSeconds: Math.round(elapsed),
       rps: result.rps,
@@ -74,5 +80,6 @@ export async function soak (server: Server, helpers: Helpers, shape: SoakShape):
   const mean = (ws: SoakWindow[]) => ws.reduce((s, w) => s + w.rps, 0) / ws.length
   const firstRps = mean(windows.slice(0, compare))
   const lastRps = mean(windows.slice(-compare))
-  return { seconds: elapsed, compareSeconds: compare * shape.windowSeconds, compareWindows: compare, firstRps, lastRps, ratio: lastRps / firstRps, windows }
+  const runtime = await runtimeSince(server.probe, requests)
+  return { seconds: elapsed, compareSeconds: compare * shape.windowSeconds, compareWindows: compare, firstRps, lastRps, ratio: lastRps / firstRps, windows, runtime }
 }

@@ -2,6 +2,7 @@ import { assertHealthy, runWrk, type TokenChoice, type WrkResult, type WrkRun } 
 import type { Server } from '../servers.ts'
 import { scrape, workBetween, type ServiceWork } from '../service-work.ts'
 import { startCpuMeter } from '../proc-cpu.ts'
+import { profileDuring, resetRuntime, runtimeSince, type Runtime } from '../runtime.ts'
 
 export interface LoadShape {
   seconds: number
@@ -16,12 +17,16 @@ export type Throughput = WrkResult & {
   /** CPU microseconds per request: the server's, redis-server's, Postgres' */
   cpuUs: Record<string, number>
   work?: ServiceWork
+  /** allocation, GC pauses and event-loop delay of the server during the measured run */
+  runtime: Runtime
 }
 
 export interface Helpers {
   redisPid: number | undefined
   /** Postgres' processes for the bench database, listed after the warm-up opened the pools */
   postgresPids(): Promise<number[]>
+  /** --profile: where each measured run's CPU and allocation profiles go */
+  profileDir: string | undefined
 }
 
 export async function throughput (name: string, server: Server, tokens: TokenChoice, shape: LoadShape, helpers: Helpers,
@@ -30,9 +35,11 @@ export async function throughput (name: string, server: Server, tokens: TokenCho
   await runWrk({ ...run, seconds: shape.warmupSeconds })
   const before = server.service ? await scrape(server.base) : undefined
   const cpu = startCpuMeter({ server: [server.child.proc.pid], redis: [helpers.redisPid], postgres: await helpers.postgresPids() })
-  const result = await runWrk({ ...run, seconds: shape.seconds })
+  await resetRuntime(server.probe)
+  const result = await profileDuring(server.probe, helpers.profileDir, name, () => runWrk({ ...run, seconds: shape.seconds }))
   const cpuUs = cpu.perRequest(result.requests)
+  const runtime = await runtimeSince(server.probe, result.requests)
   assertHealthy(name, result)
-  if (before === undefined) return { ...result, cpuUs }
-  return { ...result, cpuUs, work: workBetween(before, await scrape(server.base)) }
+  if (before === undefined) return { ...result, cpuUs, runtime }
+  return { ...result, cpuUs, runtime, work: workBetween(before, await scrape(server.base)) }
 }
