@@ -1,5 +1,6 @@
-// `npm run doctor` / `node dist/doctor.js [--json]`: checks the configuration
-// and every dependency as the service would meet them; exit 0 only when all pass.
+// `npm run doctor` / `node dist/doctor.js [--json] [--strict]`: checks the
+// configuration and every dependency as the service would meet them; exit 1
+// when something would break the service (or, with --strict, is not as recommended).
 import { runDoctor } from './doctor/run.js'
 import { formatText } from './doctor/report.js'
 
@@ -8,11 +9,12 @@ import { formatText } from './doctor/report.js'
 const args = process.argv.slice(2)
 const MARK = /^--p99-ms=(\d+(?:\.\d+)?)$/
 const marks = args.map(a => MARK.exec(a)?.[1])
-if (args.some((a, i) => a !== '--json' && marks[i] === undefined)) {
-  process.stderr.write('usage: node dist/doctor.js [--json] [--p99-ms=<milliseconds>]\n')
+const FLAGS = new Set(['--json', '--strict'])
+if (args.some((a, i) => !FLAGS.has(a) && marks[i] === undefined)) {
+  process.stderr.write('usage: node dist/doctor.js [--json] [--strict] [--p99-ms=<milliseconds>]\n')
   process.exit(2)
 }
 const mark = marks.find(m => m !== undefined)
-const result = await runDoctor(process.env, mark === undefined ? {} : { p99Ms: Number(mark) })
+const result = await runDoctor(process.env, { strict: args.includes('--strict'), ...(mark === undefined ? {} : { p99Ms: Number(mark) }) })
 process.stdout.write(args.includes('--json') ? JSON.stringify(result, null, 2) + '\n' : formatText(result))
 process.exitCode = result.ok ? 0 : 1

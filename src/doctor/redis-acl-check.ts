@@ -19,7 +19,7 @@ async function refused (server: Redis, args: string[], timeoutMs: number): Promi
 export async function aclCheck (config: Config, servers: Redis[], key: string): Promise<Check> {
   const topology = topologyOf(config)
   const commands = requiredCommands(topology)
-  const timeoutMs = Math.max(1000, config.redisTimeoutMs * 5)
+  const timeoutMs = config.redisConnectTimeoutMs
   const denied = new Set<string>()
   const untried = new Set<string>()
   for (const server of servers) {

@@ -16,7 +16,7 @@ export async function redisChecks (config: Config, p99Ms?: number): Promise<Chec
   const connected = await connectRedis(config)
   if (!('client' in connected)) return connected.checks
   const { client, servers } = connected
-  const timeoutMs = Math.max(1000, config.redisTimeoutMs * 5)
+  const timeoutMs = config.redisConnectTimeoutMs
   const tag = randomBytes(6).toString('hex')
   const probeKey = `${config.sessionCachePrefix}doctor:{${tag}}`
   const entryKey = `${probeKey}:entry`
@@ -25,7 +25,7 @@ export async function redisChecks (config: Config, p99Ms?: number): Promise<Chec
       ...connected.checks,
       ...await serverChecks(servers, timeoutMs),
       await aclCheck(config, servers, probeKey),
-      ...await latencyChecks(client, entryKey, timeoutMs, p99Ms)
+      ...await latencyChecks(client, entryKey, { waitMs: timeoutMs, callTimeoutMs: config.redisTimeoutMs, ...(p99Ms === undefined ? {} : { p99Ms }) })
     ]
   } finally {
     // both expire on their own (30 s, 10 s) should this DEL be refused

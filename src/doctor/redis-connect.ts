@@ -36,7 +36,7 @@ function unreachable (err: unknown): string {
 }
 
 export async function connectRedis (config: Config): Promise<Connected | { checks: Check[] }> {
-  const connectMs = Math.max(1000, config.redisTimeoutMs * 5)
+  const connectMs = config.redisConnectTimeoutMs
   const client = createRedisClient(config, connectMs)
   let firstError: unknown
   client.on('error', (err: unknown) => { firstError ??= err })

@@ -3,20 +3,11 @@
 import type { Redis } from 'ioredis'
 import { parseInfo } from '../redis/redis-health.js'
 import { FILL_WINDOW_MS, TOMBSTONE_TTL_MS } from '../sessions/coherence/tombstones.js'
-import { fail, pass, type Check } from './report.js'
+import { POLICIES, RECOMMENDATION, UNKNOWN_POLICY } from './memory-policy.js'
+import { fail, pass, warn, type Check, type Status } from './report.js'
 import { codeOf, within } from './within.js'
 
 const MIN_VERSION = [6, 2] // ACL rules as the line writes them (resetchannels)
-
-// Evicting by use never picks a key written a moment ago (a fresh tombstone);
-// every key of the service has a TTL, so volatile-* and allkeys-* act alike here.
-const SANE_POLICIES = new Set(['allkeys-lru', 'allkeys-lfu', 'volatile-lru', 'volatile-lfu'])
-const POLICY_PROBLEMS: Record<string, string> = {
-  noeviction: 'a full Redis refuses writes: fills fail, and so do tombstones, so every revoke moves the cache epoch and the whole cache goes cold',
-  'volatile-ttl': 'evicts the keys nearest to expiry first: tombstones (60 s) before entries (300 s)',
-  'allkeys-random': 'may evict a tombstone written a moment ago',
-  'volatile-random': 'may evict a tombstone written a moment ago'
-}
 
 // Host minus Redis. A fill must land before its deadline (its read time on our
 // clock + FILL_WINDOW_MS) by Redis' clock: a host behind by FILL_WINDOW_MS makes
@@ -50,22 +41,28 @@ function versionCheck (infos: Array<Map<string, string>>): Check {
     : fail('redis version', `${text} is too old: ${MIN_VERSION.join('.')} or later is needed`, { versions })
 }
 
+// Without maxmemory Redis never evicts: the policy cannot bite yet, and
+// neither is more than a recommendation. No policy makes the service wrong
+// (memory-policy.ts); a verdict of 'fail' there would fail the check.
 function memoryCheck (infos: Array<Map<string, string>>): Check {
-  const problems: string[] = []
+  const problems: Array<{ status: Status, text: string }> = []
   const parts: string[] = []
   for (const info of infos) {
     const max = Number(info.get('maxmemory') ?? 0)
     const used = Number(info.get('used_memory') ?? 0)
     const policy = info.get('maxmemory_policy') ?? '?'
-    if (max === 0) problems.push('no maxmemory: Redis grows until its host runs out of memory and it is killed')
-    if (!SANE_POLICIES.has(policy)) problems.push(`maxmemory-policy ${policy}: ${POLICY_PROBLEMS[policy] ?? 'not one that evicts by use'}`)
+    const verdict = POLICIES[policy] ?? UNKNOWN_POLICY
+    if (max === 0) problems.push({ status: 'warn', text: 'no maxmemory: Redis grows until its host runs out of memory and it is killed' })
+    if (verdict.status !== 'pass') problems.push({ status: max === 0 ? 'warn' : verdict.status, text: `maxmemory-policy ${policy}: ${verdict.why}` })
     parts.push(`maxmemory ${max === 0 ? 'unset' : mib(max)}, policy ${policy}, used ${mib(used)}${max > 0 ? ` (${Math.round(100 * used / max)} %)` : ''}`)
   }
   const detail = [...new Set(parts)].join('; ')
   if (problems.length > 0) {
-    return fail('redis memory', `${[...new Set(problems)].join('; ')} — set maxmemory below the host's memory and maxmemory-policy allkeys-lru (${detail})`)
+    const say = problems.some(p => p.status === 'fail') ? fail : warn
+    return say('redis memory', `${[...new Set(problems.map(p => p.text))].join('; ')} — ${RECOMMENDATION} (${detail})`)
   }
-  return pass('redis memory', `${detail}: evicts the least recently or frequently used keys first, never a fresh tombstone`)
+  const why = new Set(infos.map(i => POLICIES[i.get('maxmemory_policy') ?? '?']!.why))
+  return pass('redis memory', `${detail}: ${[...why].join('; ')}`)
 }
 
 async function clockCheck (servers: Redis[], timeoutMs: number): Promise<Check> {

@@ -1,8 +1,15 @@
-// What the doctor found: one line per check, for people (✔/✖) or as JSON.
+// What the doctor found: one line per check, for people (✔/⚠/✖) or as JSON.
+
+/**
+ * pass: as the service needs it. warn: the service works, but not as it is
+ * recommended to run (shown; fails the run only under --strict). fail: the
+ * service would not work, or would break one of its guarantees.
+ */
+export type Status = 'pass' | 'warn' | 'fail'
 
 export interface Check {
   name: string
-  ok: boolean
+  status: Status
   /** Our own words and numbers only: never a URL, password, token or key. */
   detail: string
   /** Figures behind the detail, for --json readers. */
@@ -10,21 +17,34 @@ export interface Check {
 }
 
 export interface Report {
+  /** No check failed, and under --strict none warned either: the exit code is 0. */
   ok: boolean
+  strict: boolean
   checks: Check[]
 }
 
-export const pass = (name: string, detail: string, data?: Record<string, unknown>): Check => ({ name, ok: true, detail, ...(data === undefined ? {} : { data }) })
-export const fail = (name: string, detail: string, data?: Record<string, unknown>): Check => ({ name, ok: false, detail, ...(data === undefined ? {} : { data }) })
+const check = (status: Status) => (name: string, detail: string, data?: Record<string, unknown>): Check =>
+  ({ name, status, detail, ...(data === undefined ? {} : { data }) })
+export const pass = check('pass')
+export const warn = check('warn')
+export const fail = check('fail')
 
-export function report (checks: Check[]): Report {
-  return { ok: checks.every(c => c.ok), checks }
+export function report (checks: Check[], strict = false): Report {
+  const ok = checks.every(c => c.status === 'pass' || (c.status === 'warn' && !strict))
+  return { ok, strict, checks }
 }
 
+const MARK: Record<Status, string> = { pass: '✔', warn: '⚠', fail: '✖' }
+
 export function formatText (r: Report): string {
-  const lines = r.checks.map(c => `${c.ok ? '✔' : '✖'} ${c.name} — ${c.detail}`)
-  const failed = r.checks.filter(c => !c.ok).length
-  lines.push(failed === 0 ? `all ${r.checks.length} checks passed` : `${failed} of ${r.checks.length} checks failed`)
+  const lines = r.checks.map(c => `${MARK[c.status]} ${c.name} — ${c.detail}`)
+  const total = r.checks.length
+  const failed = r.checks.filter(c => c.status === 'fail').length
+  const warned = r.checks.filter(c => c.status === 'warn').length
+  const warnings = `${warned} warning${warned === 1 ? '' : 's'}`
+  if (failed > 0) lines.push(`${failed} of ${total} checks failed${warned > 0 ? `, ${warnings}` : ''}`)
+  else if (warned > 0) lines.push(`${total - warned} of ${total} checks passed, ${warnings}${r.strict ? ' (--strict: warnings fail)' : ''}`)
+  else lines.push(`all ${total} checks passed`)
   return lines.join('\n') + '\n'
 }
 

@@ -13,6 +13,8 @@ function cacheMode (config: Config): string {
 export interface DoctorOptions {
   /** The latency pass mark; Studio's documented 5 ms unless told otherwise. */
   p99Ms?: number
+  /** Warnings fail the run too (--strict). */
+  strict?: boolean
 }
 
 export async function runDoctor (env: Record<string, string | undefined>, options: DoctorOptions = {}): Promise<Report> {
@@ -21,7 +23,7 @@ export async function runDoctor (env: Record<string, string | undefined>, option
     config = loadConfig(env)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
-    return report([fail('config', err.message)])
+    return report([fail('config', err.message)], options.strict)
   }
   const checks: Check[] = [
     pass('config', `valid (Postgres: ${config.databaseUrl === undefined ? 'unset' : 'DATABASE_URL'}, cache: ${cacheMode(config)}, prefix ${config.sessionCachePrefix})`),
@@ -32,5 +34,5 @@ export async function runDoctor (env: Record<string, string | undefined>, option
   for (const url of [config.databaseUrl, config.databaseReadUrl, config.redisUrl]) {
     if (url !== undefined) secrets.push(new URL(url).password, decodeURIComponent(new URL(url).password))
   }
-  return report(checks.map(c => ({ ...c, detail: redact(c.detail, secrets) })))
+  return report(checks.map(c => ({ ...c, detail: redact(c.detail, secrets) })), options.strict)
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { freshDatabase, adminUrl, quietSql } from '../helpers/postgres.js'
@@ -62,9 +63,9 @@ function noSecret (t: Test, out: string, more: string[] = []): void {
   for (const secret of [...secrets, ...more]) t.notOk(out.includes(secret), 'no password or URL in the output')
 }
 
-t.test('a healthy setup: every check ✔, exit 0, and nothing left in Redis', async t => {
+t.test('a healthy setup: every check ✔, exit 0 (--strict too), and nothing left in Redis', async t => {
   await admin.call('ACL', 'LOG', 'RESET')
-  const res = await doctor(healthy)
+  const res = await doctor(healthy, ['--strict', `--p99-ms=${P99_MS}`])
   t.equal(res.code, 0, res.stdout)
   t.equal(res.stderr, '')
   const out = lines(res.stdout)
@@ -85,7 +86,8 @@ t.test('a healthy setup: every check ✔, exit 0, and nothing left in Redis', as
 t.test('by default the latency mark is Studio\'s 5 ms per call', async t => {
   const report = await runDoctor(healthy)
   for (const what of ['ping', 'cache read', 'cache write']) {
-    t.match(report.checks.find(c => c.name === `redis latency ${what}`)?.detail, /over 200 calls \(pass: p99 under 5 ms\)$/)
+    // over the mark on a busy moment of this shared machine: a warning saying so
+    t.match(report.checks.find(c => c.name === `redis latency ${what}`)?.detail, /over 200 calls \(pass: p99 under 5 ms\)(: validations slower than they should be)?$/)
   }
 })
 
@@ -95,6 +97,7 @@ t.test('--json: the same checks for machines', async t => {
   const report = JSON.parse(res.stdout)
   t.equal(report.ok, true)
   t.ok(report.checks.length >= 15)
+  t.same(report.checks.filter((c: { status: string }) => c.status !== 'pass'), [], 'each with its status: pass')
   const ping = report.checks.find((c: { name: string }) => c.name === 'redis latency ping')
   t.equal(ping.data.calls, 200)
   t.ok(ping.data.p99 < P99_MS && ping.data.p50 <= ping.data.p99)
@@ -183,18 +186,78 @@ t.test('a migration not applied yet: ✖ postgres schema names it', async t => {
   t.match(line(text, 'postgres schema'), /^✖ postgres schema — not applied: 002_cache_invalidation\.sql — run npm run migrate$/)
 })
 
-t.test('a Redis set up as a store, not a cache: ✖ redis memory says why', async t => {
+t.test('a default redis-server (no maxmemory, noeviction): ⚠ redis memory, exit 0; --strict: exit 1', async t => {
   const store = await ownRedis(t) // redis-server's defaults: maxmemory 0, noeviction
-  const text = formatText(await runDoctor({ ...healthy, REDIS_URL: store.url }, { p99Ms: P99_MS }))
-  t.match(line(text, 'redis memory'), /^✖ redis memory — no maxmemory: .*; maxmemory-policy noeviction: a full Redis refuses writes: fills fail, and so do tombstones/)
+  const env = { ...healthy, REDIS_URL: store.url }
+  const res = await doctor(env)
+  t.equal(res.code, 0, `the service works on it: a recommendation is no failure\n${res.stdout}`)
+  t.match(line(res.stdout, 'redis memory'), /^⚠ redis memory — no maxmemory: .*; maxmemory-policy noeviction: a full Redis refuses writes: fills fail, and so do tombstones.* — set maxmemory below the host's memory and maxmemory-policy allkeys-lru \(maxmemory unset, policy noeviction, /)
+  // a latency line may warn too on a busy moment of this shared machine
+  const warned = (out: string) => lines(out).filter(l => l.startsWith('⚠ '))
+  t.same(lines(res.stdout).filter(l => l.startsWith('✖ ')), [], 'nothing failed')
+  t.same(warned(res.stdout).filter(l => !/^⚠ redis (memory|latency) /.test(l)), [], 'every other check ✔')
+  const n = warned(res.stdout).length
+  t.equal(lines(res.stdout).at(-1), `${lines(res.stdout).length - 1 - n} of ${lines(res.stdout).length - 1} checks passed, ${n} warning${n === 1 ? '' : 's'}`)
+  const strict = await doctor(env, ['--strict', `--p99-ms=${P99_MS}`])
+  t.equal(strict.code, 1, '--strict: the warning fails the run')
+  t.match(lines(strict.stdout).at(-1), /^\d+ of \d+ checks passed, \d+ warnings? \(--strict: warnings fail\)$/)
+  const json = JSON.parse((await doctor(env, ['--json', '--strict', `--p99-ms=${P99_MS}`])).stdout)
+  t.same([json.ok, json.strict], [false, true])
+  t.equal(json.checks.find((c: { name: string }) => c.name === 'redis memory').status, 'warn')
+  noSecret(t, res.stdout + strict.stdout)
+})
+
+t.test('at its maxmemory, a policy that evicts other than by use: ⚠ redis memory (never wrong: fill leases), as without maxmemory', async t => {
+  const store = await ownRedis(t)
   const probe = new Redis(store.url)
   t.teardown(() => probe.disconnect())
-  await probe.config('SET', 'maxmemory', '32mb')
+  const memory = async () => line(formatText(await runDoctor({ ...healthy, REDIS_URL: store.url }, { p99Ms: P99_MS })), 'redis memory')
   await probe.config('SET', 'maxmemory-policy', 'volatile-ttl')
-  const again = formatText(await runDoctor({ ...healthy, REDIS_URL: store.url }, { p99Ms: P99_MS }))
-  t.match(line(again, 'redis memory'), /^✖ redis memory — maxmemory-policy volatile-ttl: evicts the keys nearest to expiry first: tombstones \(60 s\) before entries \(300 s\)/)
+  t.match(await memory(), /^⚠ redis memory — no maxmemory: .*; maxmemory-policy volatile-ttl: /, 'it never evicts yet')
+  await probe.config('SET', 'maxmemory', '32mb')
+  t.match(await memory(), /^⚠ redis memory — maxmemory-policy volatile-ttl: evicts the keys nearest to expiry first: fill leases \(3 s\) and tombstones \(60 s\) before entries, so fills are refused under pressure; never a revoked session cached \(fill leases\)/)
+  await probe.config('SET', 'maxmemory-policy', 'allkeys-random')
+  t.match(await memory(), /^⚠ redis memory — maxmemory-policy allkeys-random: evicts at random/)
+  await probe.config('SET', 'maxmemory-policy', 'noeviction')
+  t.match(await memory(), /^⚠ redis memory — maxmemory-policy noeviction: a full Redis refuses writes/, 'refusing writes keeps revocations right: a warning')
   await probe.config('SET', 'maxmemory-policy', 'allkeys-lfu')
-  t.match(line(formatText(await runDoctor({ ...healthy, REDIS_URL: store.url }, { p99Ms: P99_MS })), 'redis memory'), /^✔ redis memory — maxmemory 32\.0 MiB, policy allkeys-lfu/)
+  t.match(await memory(), /^✔ redis memory — maxmemory 32\.0 MiB, policy allkeys-lfu, used [\d.]+ MiB \(\d+ %\): evicts the least recently or frequently used keys first$/)
+})
+
+// Redis' replies held back by `ms` on their way to the doctor: a Redis far
+// away, for real, on loopback.
+async function slowRoute (t: Test, targetPort: number, ms: number): Promise<number> {
+  const sockets = new Set<Socket>()
+  const server = createServer(client => {
+    const upstream = connect(targetPort, '127.0.0.1')
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('error', () => { client.destroy(); upstream.destroy() })
+      s.on('close', () => { client.destroy(); upstream.destroy(); sockets.delete(s) })
+    }
+    client.pipe(upstream)
+    upstream.on('data', chunk => { setTimeout(() => { if (!client.destroyed) client.write(chunk) }, ms) })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => {
+    for (const s of sockets) s.destroy()
+    server.close(() => resolve())
+  }))
+  return (server.address() as { port: number }).port
+}
+
+t.test('Redis slower than the latency mark: ⚠; slower than REDIS_TIMEOUT_MS: ✖', async t => {
+  const latency = async (delayMs: number, timeoutMs: number) => {
+    const url = Object.assign(new URL(redisUrl), { port: String(await slowRoute(t, redis.port, delayMs)) }).toString()
+    const report = await runDoctor({ ...healthy, REDIS_URL: url, REDIS_TIMEOUT_MS: String(timeoutMs) }, { p99Ms: 1 })
+    return report.checks.filter(c => c.name.startsWith('redis latency'))
+  }
+  const slow = await latency(3, 1000)
+  t.same(slow.map(c => c.status), ['warn', 'warn', 'warn'], `3 ms away, over the 1 ms mark, under REDIS_TIMEOUT_MS: ${slow.map(c => c.detail).join(' | ')}`)
+  t.match(slow[0]!.detail, /\(pass: p99 under 1 ms\): validations slower than they should be$/)
+  const timingOut = await latency(10, 5)
+  t.same(timingOut.map(c => c.status), ['fail', 'fail', 'fail'], `10 ms away, past a 5 ms REDIS_TIMEOUT_MS: ${timingOut.map(c => c.detail).join(' | ')}`)
+  t.match(timingOut[0]!.detail, /: most calls would exceed REDIS_TIMEOUT_MS \(5 ms\), and the circuit would keep the cache off$/)
 })
 
 t.test('no REDIS_URL: the cache is off, which is a supported mode (✔)', async t => {
@@ -210,7 +273,7 @@ t.test('a bad variable: ✖ config, the variable named, nothing else tried', asy
   noSecret(t, res.stdout + res.stderr)
   const usage = await doctor(healthy, ['--jsn'])
   t.equal(usage.code, 2)
-  t.equal(usage.stderr, 'usage: node dist/doctor.js [--json] [--p99-ms=<milliseconds>]\n')
+  t.equal(usage.stderr, 'usage: node dist/doctor.js [--json] [--strict] [--p99-ms=<milliseconds>]\n')
 })
 
 // libfaketime shifts this process' wall clock (Date.now()) and not Redis':
