@@ -21,7 +21,11 @@ export interface Config {
   redisPassword: string | undefined
   redisSentinelPassword: string | undefined
   redisTimeoutMs: number
+  /** Connecting to Redis (and the limiter's first sync): five calls' worth, at least a second. */
+  redisConnectTimeoutMs: number
   sessionCacheTtlSeconds: number
+  /** How long past its cache TTL an entry stays in Redis, answered only while Postgres cannot be reached (0: never). */
+  sessionCacheStaleSeconds: number
   sessionCachePrefix: string
   breakerThreshold: number
   breakerWindowMs: number
@@ -255,6 +259,7 @@ export function loadConfig (env: Env): Config {
   if (sessionSlidingSeconds > 0 && sessionSlidingSeconds <= 2 * activityResolutionSeconds) {
     throw new ConfigError('SESSION_SLIDING_SECONDS', `must be more than twice ACTIVITY_RESOLUTION_SECONDS (${activityResolutionSeconds}), or 0`)
   }
+  const redisTimeoutMs = integer(env, 'REDIS_TIMEOUT_MS', 200, 1, 60_000)
   return {
     port,
     host: raw(env, 'HOST') ?? '::',
@@ -272,8 +277,10 @@ export function loadConfig (env: Env): Config {
     redisUsername: raw(env, 'REDIS_USERNAME'),
     redisPassword: raw(env, 'REDIS_PASSWORD'),
     redisSentinelPassword: raw(env, 'REDIS_SENTINEL_PASSWORD'),
-    redisTimeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 200, 1, 60_000),
+    redisTimeoutMs,
+    redisConnectTimeoutMs: Math.max(1000, redisTimeoutMs * 5),
     sessionCacheTtlSeconds: integer(env, 'SESSION_CACHE_TTL_SECONDS', 300, 1, 86_400),
+    sessionCacheStaleSeconds: integer(env, 'SESSION_CACHE_STALE_SECONDS', 3600, 0, 604_800),
     sessionCachePrefix: prefix,
     breakerThreshold: fraction(env, 'BREAKER_THRESHOLD', 0.5),
     breakerWindowMs: integer(env, 'BREAKER_WINDOW_MS', 10_000, 100, 3_600_000),
@@ -290,7 +297,7 @@ export function loadConfig (env: Env): Config {
     sessionSlidingSeconds,
     sessionAbsoluteMaxSeconds: integer(env, 'SESSION_ABSOLUTE_MAX_SECONDS', 30 * 86_400, 1, 100 * 365 * 86_400),
     localCacheMaxEntries: integer(env, 'LOCAL_CACHE_MAX_ENTRIES', 100_000, 0, 10_000_000),
-    localCacheMaxBytes: integer(env, 'LOCAL_CACHE_MAX_BYTES', 128 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
+    localCacheMaxBytes: integer(env, 'LOCAL_CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
     localCacheTtlSeconds: integer(env, 'LOCAL_CACHE_TTL_SECONDS', 60, 1, 86_400),
     localCacheLeaseMs: integer(env, 'LOCAL_CACHE_LEASE_MS', 1000, 100, 60_000),
     changeLogRetentionSeconds: integer(env, 'CHANGE_LOG_RETENTION_SECONDS', 3600, 60, 30 * 86_400),

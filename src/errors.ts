@@ -28,3 +28,24 @@ export function errorCode (err: unknown): string {
   }
   return 'unknown'
 }
+
+/**
+ * A failure that repeats (per request, per retry, per epoch move) logged once
+ * per change of its code, not once per occurrence: `failed(err)` warns when
+ * the code differs from the last one, `ok()` marks the recovery (logged when
+ * `recovered` is given) so that the next failure is told again.
+ */
+export function failureLog (warn: (code: string) => void, recovered?: () => void): { failed(err: unknown): void, ok(): void } {
+  let last: string | undefined
+  return {
+    failed (err) {
+      const code = errorCode(err)
+      if (code !== last) warn(code)
+      last = code
+    },
+    ok () {
+      if (last !== undefined) recovered?.()
+      last = undefined
+    }
+  }
+}

@@ -1,5 +1,7 @@
 // Every Prometheus metric the service exposes, in one registry per app.
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import client from '@platformatic/prom-client'
+import { hotCounter, hotHistogram } from './hot-metrics.js'
 
 // Buckets that resolve sub-millisecond answers (a cache hit is ~0.1 ms of our
 // own time) and still show the slow tail up to a couple of seconds.
@@ -11,7 +13,7 @@ export function createMetrics () {
   const registry = new client.Registry()
   const registers = [registry]
   let localCache: { size: number, bytes: number } | undefined
-  const validations = new client.Counter({
+  const validations = hotCounter({
     name: 'session_validations_total',
     help: 'Session validations by result and by where the answer came from',
     labelNames: ['result', 'source'] as const,
@@ -20,20 +22,27 @@ export function createMetrics () {
   const metrics = {
     registry,
     validations,
-    validationDuration: new client.Histogram({
+    validationDuration: hotHistogram({
       name: 'session_validation_duration_seconds',
       help: 'Time spent answering a validation, from parsed request to answer',
       buckets: LATENCY_BUCKETS,
       registers
     }),
-    cacheHits: new client.Counter({
+    cacheHits: hotCounter({
       name: 'session_cache_hits_total',
       help: 'Validations answered from a cache, by tier (local: this instance\'s memory; redis)',
       labelNames: ['tier'] as const,
       registers
     }),
-    cacheMisses: new client.Counter({ name: 'session_cache_misses_total', help: 'Validations that asked a cache and then had to ask Postgres', registers }),
-    localCacheMisses: new client.Counter({ name: 'session_local_cache_misses_total', help: 'Validations that asked this instance\'s memory and did not find the session', registers }),
+    cacheMisses: hotCounter({ name: 'session_cache_misses_total', help: 'Validations that asked a cache and then had to ask Postgres', registers }),
+    localCacheMisses: hotCounter({ name: 'session_local_cache_misses_total', help: 'Validations that asked this instance\'s memory and did not find the session', registers }),
+    // fastify-metrics' route histogram, same name, labels and buckets, recorded by routes-metrics.ts
+    httpRequestDuration: hotHistogram({
+      name: 'http_request_duration_seconds',
+      help: 'request duration in seconds',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      registers
+    }),
     localCacheEvictions: new client.Counter({
       name: 'session_local_cache_evictions_total',
       help: 'Entries dropped from this instance\'s memory to stay within its bounds (evict) or at their TTL (expire)',
@@ -124,6 +133,11 @@ export function createMetrics () {
       labelNames: ['reason'] as const,
       registers
     }),
+    cacheStaleAnswers: new client.Counter({
+      name: 'session_cache_stale_answers_total',
+      help: 'Valid answers from a Redis entry past its cache TTL (but not its session\'s expiry), given because Postgres could not be reached',
+      registers
+    }),
     cacheFillsRejected: new client.Counter({
       name: 'session_cache_fills_rejected_total',
       help: 'Cache fills refused by Redis because the session was revoked meanwhile or the fill came too late',
@@ -164,6 +178,12 @@ export function createMetrics () {
     redisConnected: new client.Gauge({
       name: 'session_cache_redis_connected',
       help: 'Whether the cache\'s Redis connection is up (1) or not (0); absent when the cache is off',
+      labelNames: ['dependency'] as const,
+      registers
+    }),
+    redisResponding: new client.Gauge({
+      name: 'session_cache_redis_responding',
+      help: 'Whether the cache\'s Redis answered this instance\'s last heartbeat PING in time (1) or not (0), connected or not; absent when the cache is off, and until the first beat',
       labelNames: ['dependency'] as const,
       registers
     }),
@@ -239,6 +259,27 @@ const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_request
 
 export function dropMisnamedDefaults (registry: client.Registry): void {
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name)
+}
+
+// The longest a scrape runs before it lets requests through again.
+const SCRAPE_SLICE_MS = 0.5
+
+/**
+ * The registry's text exposition, exactly as registry.metrics() writes it,
+ * built a few metrics per turn of the event loop: the whole of it takes a
+ * couple of milliseconds, which at once would hold up every request behind it.
+ */
+export async function exposition (registry: client.Registry): Promise<string> {
+  const parts: string[] = []
+  let sliceStart = performance.now()
+  for (const metric of registry.getMetricsAsArray()) {
+    parts.push(await registry.getSingleMetricAsString(metric.name))
+    if (performance.now() - sliceStart > SCRAPE_SLICE_MS) {
+      await nextTurn()
+      sliceStart = performance.now()
+    }
+  }
+  return `${parts.join('\n\n')}\n`
 }
 
 // Times an async call into a histogram child without allocating a closure per

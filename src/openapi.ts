@@ -8,7 +8,7 @@ import { apiKeyGuard } from './api-keys.js'
 // ../package.json from both src/ and dist/; the image ships it for npm ci anyway
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string }
 
-interface Operation { requestBody?: { required?: boolean }, security?: unknown }
+interface Operation { requestBody?: { required?: boolean, content?: Record<string, { schema?: { type?: unknown } }> }, security?: unknown }
 interface Document { paths?: Record<string, Record<string, Operation>> }
 
 export interface OpenapiOptions {
@@ -47,8 +47,13 @@ async function openapi (fastify: FastifyInstance, opts: OpenapiOptions): Promise
         for (const operation of Object.values(path)) operation.security ??= []
       }
       // A Bearer-only validation sends no body at all; swagger assumes one.
+      // (The route's schema admits null for that case; a body sent is an object.)
       const body = document.paths?.['/sessions/validate']?.post?.requestBody
-      if (body !== undefined) body.required = false
+      if (body !== undefined) {
+        body.required = false
+        const schema = body.content?.['application/json']?.schema
+        if (schema !== undefined) schema.type = 'object'
+      }
       return document as ReturnType<SwaggerTransformObject>
     }
   })

@@ -9,3 +9,7 @@ export function sha256Hex (value: string): string {
 export function sha256 (value: string): Buffer {
   return hash('sha256', value, 'buffer') as unknown as Buffer
 }
+
+export function sha256Latin1 (value: string): string {
+  return hash('sha256', value, 'binary')
+}

@@ -1,5 +1,5 @@
 // Session tokens: the contract's shape rule, the Bearer credential, the digest.
-import { sha256Hex } from './sha256.js'
+import { sha256Hex, sha256Latin1 } from './sha256.js'
 
 // 1-512 visible ASCII characters (0x21-0x7E), as the contract says.
 const TOKEN_PATTERN = /^[\x21-\x7e]{1,512}$/
@@ -22,4 +22,10 @@ export function isWellFormedToken (token: unknown): token is string {
 // user_sessions.token. The raw token is never kept past this call.
 export function hashToken (token: string): string {
   return sha256Hex(token)
+}
+
+// The same digest as 32 latin1 characters: the key of the in-process cache,
+// half the heap of the hex (src/sessions/local-cache.ts).
+export function tokenKey (token: string): string {
+  return sha256Latin1(token)
 }

@@ -17,7 +17,7 @@ export async function limits (scope: FastifyInstance, config: Config, metrics: M
   const callers = createCallers({ keysOn: config.serviceApiKeys.length > 0, trustedProxies: config.trustedProxies })
   scope.addHook('onClose', async () => { await counter.close() })
   // the first requests after a boot are counted where every instance sees them
-  scope.addHook('onReady', async () => { await counter.settle(Math.max(1000, config.redisTimeoutMs * 5)) })
+  scope.addHook('onReady', async () => { await counter.settle(config.redisConnectTimeoutMs) })
   if (rateLimitMax > 0) await requestLimit(scope, rateLimitMax, config.rateLimitWindowMs, callers, counter, metrics)
   if (rateLimitFailedMax === 0 && rateLimitCallerFailedMax === 0) return undefined
   return failedLookupGate({ perEndUser: rateLimitFailedMax, perCaller: rateLimitCallerFailedMax }, callers, counter, metrics)

@@ -1,5 +1,6 @@
 // Counts per key in fixed windows aligned to the clock, shared by every
 // instance through Redis in the background, and kept in memory meanwhile.
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
@@ -28,6 +29,7 @@ export interface SharedCounter {
 export const SYNC_EVERY_MS = 50
 // Keys synced per round: a flood of distinct keys costs Redis a bounded rate.
 const SYNC_BATCH = 500
+const SYNC_SLICE = 100
 // A key counted or read within this long is kept fresh from Redis, so that
 // the others' counts show here at most SYNC_EVERY_MS late.
 const ACTIVE_MS = 1000
@@ -57,7 +59,7 @@ interface Count {
   syncedAt: number
 }
 
-export type CounterConfig = RedisTarget & Pick<Config, 'redisTimeoutMs' | 'breakerThreshold' | 'breakerWindowMs' | 'breakerHalfOpenAfterMs' | 'sessionCachePrefix' | 'rateLimitWindowMs'>
+export type CounterConfig = RedisTarget & Pick<Config, 'redisTimeoutMs' | 'redisConnectTimeoutMs' | 'breakerThreshold' | 'breakerWindowMs' | 'breakerHalfOpenAfterMs' | 'sessionCachePrefix' | 'rateLimitWindowMs'>
 
 export function createSharedCounter (config: CounterConfig, metrics: Metrics, log: FastifyBaseLogger): SharedCounter {
   const windowMs = config.rateLimitWindowMs
@@ -92,7 +94,7 @@ export function createSharedCounter (config: CounterConfig, metrics: Metrics, lo
     // Its own connection, so that limiter traffic never queues behind (or
     // trips the breaker of) the cache's; the same fail-fast options and the
     // same policy: no offline queue, no replay, a circuit that probes.
-    client = createRedisClient(config, Math.max(1000, config.redisTimeoutMs * 5))
+    client = createRedisClient(config, config.redisConnectTimeoutMs)
     client.defineCommand('svCount', { numberOfKeys: 1, lua: SYNC })
     guard = createRedisPolicy(client, {
       timeoutMs: config.redisTimeoutMs,
@@ -145,7 +147,11 @@ export function createSharedCounter (config: CounterConfig, metrics: Metrics, lo
         active.delete(key)
         continue
       }
-      if (c.pending > 0 || (total(c) > 0 && now - c.syncedAt >= SYNC_EVERY_MS)) work.push(syncOne(key, c))
+      if (c.pending > 0 || (total(c) > 0 && now - c.syncedAt >= SYNC_EVERY_MS)) {
+        work.push(syncOne(key, c))
+        // a slice of calls per turn of the event loop: requests go on in between
+        if (work.length % SYNC_SLICE === 0) await nextTurn()
+      }
       if (work.length === SYNC_BATCH) break
     }
     await Promise.allSettled(work)

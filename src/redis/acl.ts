@@ -25,25 +25,22 @@ const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex')
 // requires it, README's line quotes it).
 export const REDIS_COMMANDS: readonly AclCommand[] = [
   { name: 'info', usedFor: "ioredis' ready check, the server identity check after each connect, /healthz/redis", probe: () => ['INFO', 'server'] },
-  { name: 'hgetall', usedFor: 'cache reads', probe: k => ['HGETALL', k] },
-  { name: 'zrange', usedFor: "a user's cached sessions (revoke-all), the index script", probe: k => ['ZRANGE', k, '0', '-1'] },
+  { name: 'zrange', usedFor: "a user's cached sessions (revoke-all)", probe: k => ['ZRANGE', k, '0', '-1'] },
   { name: 'zrem', usedFor: "dropping revoked sessions from a user's index", probe: k => ['ZREM', k, 'doctor'] },
   { name: 'del', usedFor: 'dropping an entry, the fill and invalidation scripts', probe: k => ['DEL', `${k}:absent`] },
   { name: 'evalsha', usedFor: 'every script (ioredis sends EVALSHA first)', probe: () => ['EVALSHA', SCRIPT_SHA, '0'] },
   { name: 'eval', usedFor: 'every script, when Redis does not know it yet', probe: () => ['EVAL', SCRIPT, '0'] },
   { name: 'time', usedFor: "the fill and index scripts (Redis' own clock)", probe: () => ['TIME'] },
   { name: 'exists', usedFor: 'the fill script (tombstone check)', probe: k => ['EXISTS', k] },
-  { name: 'hset', usedFor: 'the fill script', probe: k => ['HSET', k, 'doctor', '1'], needsKey: true },
-  { name: 'pexpireat', usedFor: 'the fill and index scripts', probe: k => ['PEXPIREAT', k, String(Date.now() + 30_000)] },
-  { name: 'set', usedFor: 'tombstones (invalidation script), the health probe, the watermark claim script, the warm-up claim', probe: k => ['SET', k, 'doctor', 'PX', '30000'] },
+  { name: 'set', usedFor: 'entries (the fill script), tombstones (invalidation script), the health probe, the watermark claim script, the warm-up claim', probe: k => ['SET', k, 'doctor', 'PX', '30000'] },
   { name: 'zremrangebyscore', usedFor: 'the index script (pruning)', probe: k => ['ZREMRANGEBYSCORE', k, '-inf', '-inf'] },
   { name: 'zadd', usedFor: 'the index script', probe: k => ['ZADD', k, 'XX', '0', 'doctor'] },
-  { name: 'ping', usedFor: '/healthz/redis', probe: () => ['PING'] },
-  { name: 'get', usedFor: '/healthz/redis, the rate limiter script, the watermark (read at catch-up, and in its claim script)', probe: k => ['GET', k] },
+  { name: 'ping', usedFor: '/healthz/redis, the heartbeat (one a second) and the open circuit\'s probe', probe: () => ['PING'] },
+  { name: 'get', usedFor: 'cache reads, /healthz/redis, the rate limiter script, the watermark (read at catch-up, and in its claim script)', probe: k => ['GET', k] },
   { name: 'dbsize', usedFor: '/healthz/redis (totalKeys)', probe: () => ['DBSIZE'] },
   { name: 'incrby', usedFor: 'the rate limiter script', probe: k => ['INCRBY', k, '0'], needsKey: true },
-  { name: 'pttl', usedFor: 'the rate limiter script', probe: k => ['PTTL', k] },
-  { name: 'pexpire', usedFor: 'the rate limiter script, the watermark claim script', probe: k => ['PEXPIRE', k, '30000'] }
+  { name: 'pttl', usedFor: 'the fill and index scripts (the user index), the rate limiter script', probe: k => ['PTTL', k] },
+  { name: 'pexpire', usedFor: 'the fill and index scripts (the user index), the rate limiter script, the watermark claim script', probe: k => ['PEXPIRE', k, '30000'] }
 ]
 
 export interface RedisTopology {

@@ -3,7 +3,9 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import type { Metrics } from '../metrics.js'
+import { failureLog } from '../errors.js'
 import { createRedisPolicy, type CircuitName } from './redis-policy.js'
+import { startHeartbeat } from './heartbeat.js'
 
 // Fail fast while disconnected and never replay: a command that was abandoned
 // (timed out, connection dropped) must not run later on a new connection.
@@ -78,16 +80,9 @@ export function createRedisClient (config: RedisTarget, connectTimeoutMs: number
 // ioredis' messages carry host:port; only the code is logged, and only when
 // the connection's state changes, not once per retry.
 export function logConnectionState (client: RedisClient, log: FastifyBaseLogger, what: string): void {
-  let lastCode: string | undefined
-  client.on('error', (err: NodeJS.ErrnoException) => {
-    const code = err.code ?? err.name
-    if (code !== lastCode) log.warn({ code }, `${what} error`)
-    lastCode = code
-  })
-  client.on('ready', () => {
-    if (lastCode !== undefined) log.info(`${what} ready`)
-    lastCode = undefined
-  })
+  const state = failureLog(code => log.warn({ code }, `${what} error`), () => log.info(`${what} ready`))
+  client.on('error', (err: NodeJS.ErrnoException) => state.failed(err))
+  client.on('ready', () => state.ok())
 }
 
 export interface GuardedRedis {
@@ -106,11 +101,11 @@ export interface GuardedRedis {
 const GAUGE: Record<CircuitName, number> = { closed: 0, 'half-open': 1, open: 2 }
 
 export function createGuardedRedis (
-  config: RedisTarget & Pick<Config, 'redisTimeoutMs' | 'breakerThreshold' | 'breakerWindowMs' | 'breakerHalfOpenAfterMs'>,
+  config: RedisTarget & Pick<Config, 'redisTimeoutMs' | 'redisConnectTimeoutMs' | 'breakerThreshold' | 'breakerWindowMs' | 'breakerHalfOpenAfterMs'>,
   metrics: Metrics,
   log: FastifyBaseLogger
 ): GuardedRedis {
-  const client = createRedisClient(config, Math.max(1000, config.redisTimeoutMs * 5))
+  const client = createRedisClient(config, config.redisConnectTimeoutMs)
   const guard = createRedisPolicy(client, {
     timeoutMs: config.redisTimeoutMs,
     threshold: config.breakerThreshold,
@@ -133,6 +128,9 @@ export function createGuardedRedis (
   connected.set(0)
   client.on('ready', () => connected.set(1))
   client.on('close', () => connected.set(0))
+  // Connected is not answering: a frozen Redis keeps the connection up.
+  const responding = metrics.redisResponding.labels('redis')
+  let stopHeartbeat: (() => void) | undefined
 
   // Which servers we talk to, by run_id: on a Cluster, every master's.
   const serverChangeListeners: Array<() => void> = []
@@ -181,8 +179,10 @@ export function createGuardedRedis (
     connect () {
       // a failed first connect is not fatal: ioredis keeps retrying
       client.connect().catch(() => {})
+      stopHeartbeat ??= startHeartbeat(client, responding, Math.max(1000, config.redisTimeoutMs))
     },
     async close () {
+      stopHeartbeat?.()
       guard.close()
       try {
         await client.quit()

@@ -33,7 +33,7 @@ function circuitName (state: CircuitState): CircuitName {
 }
 
 // A PING's answer within `ms`; a later answer or an error is a no.
-function answeredWithin (reply: Promise<unknown>, ms: number): Promise<boolean> {
+export function answeredWithin (reply: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise(resolve => {
     const timer = setTimeout(() => resolve(false), ms)
     reply.then(() => { clearTimeout(timer); resolve(true) }, () => { clearTimeout(timer); resolve(false) })

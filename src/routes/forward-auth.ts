@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 
 import type { ForwardAuthConfig } from '../config.js'
 import { cookieValue } from '../cookie.js'
 import { headerValue } from '../header-value.js'
-import { bearerCredential, hashToken, isWellFormedToken } from '../token.js'
+import { bearerCredential, isWellFormedToken, tokenKey } from '../token.js'
+import type { MemoryKey } from '../sessions/local-cache.js'
 import type { CountedValidation } from './counted-validation.js'
 import { errorResponses } from './schemas.js'
 
@@ -23,7 +24,9 @@ const BAD_TOKEN = 'Bearer error="invalid_token"'
 const noBody = (description: string, headers: Record<string, { type: 'string', description: string }>) =>
   ({ type: 'null', description, headers } as const)
 
-export function forwardAuthRoutes (validate: CountedValidation, config: ForwardAuthConfig) {
+interface Identity { session: { id: string }, user: { id: string, email: string, username: string | null } }
+
+export function forwardAuthRoutes (validation: CountedValidation, config: ForwardAuthConfig) {
   const { cookie, loginUrl, headers: names } = config
 
   // Bearer first; any other Authorization scheme belongs to the upstream app.
@@ -43,22 +46,36 @@ export function forwardAuthRoutes (validate: CountedValidation, config: ForwardA
     return reply.send()
   }
 
-  async function handler (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  // Every header, always (empty when null): a proxy that copies a header
+  // the answer lacks may pass the client's own, or a placeholder, upstream.
+  function allow (reply: FastifyReply, answer: string): FastifyReply {
+    const { session, user } = JSON.parse(answer) as Identity
+    reply.header(names.user, user.id)
+    reply.header(names.email, headerValue(user.email))
+    reply.header(names.username, headerValue(user.username))
+    reply.header(names.sessionId, session.id)
+    return reply.code(200).send()
+  }
+
+  async function answerLater (key: MemoryKey, reply: FastifyReply): Promise<FastifyReply> {
+    const result = await validation.validate(key, reply)
+    return result.status === 'valid' ? allow(reply, result.answer) : deny(reply, BAD_TOKEN)
+  }
+
+  // Synchronous while the answer is in memory, as POST /sessions/validate.
+  function handler (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> | undefined {
     // an answer about one user's session is never to be cached by a proxy
     reply.header('cache-control', 'no-store')
     const token = tokenOf(request)
-    if (token === undefined) return deny(reply, NO_TOKEN)
-    if (!isWellFormedToken(token)) return deny(reply, BAD_TOKEN)
-    const result = await validate(hashToken(token), reply)
-    if (result.status !== 'valid') return deny(reply, BAD_TOKEN)
-    const record = result.record
-    // Every header, always (empty when null): a proxy that copies a header
-    // the answer lacks may pass the client's own, or a placeholder, upstream.
-    reply.header(names.user, record.userId)
-    reply.header(names.email, headerValue(record.email))
-    reply.header(names.username, headerValue(record.username))
-    reply.header(names.sessionId, record.id)
-    return reply.code(200).send()
+    if (token === undefined || !isWellFormedToken(token)) {
+      deny(reply, token === undefined ? NO_TOKEN : BAD_TOKEN)
+      return undefined
+    }
+    const key = tokenKey(token)
+    const answer = validation.fromMemory(key, reply)
+    if (answer === undefined) return answerLater(key, reply)
+    allow(reply, answer)
+    return undefined
   }
 
   const identity = {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Registry } from '@platformatic/prom-client'
 import { UnauthorizedMetricsError } from '../errors.js'
 import { sha256 } from '../sha256.js'
+import { exposition } from '../metrics.js'
 import { errorResponse, headersTooLarge } from './schemas.js'
 
 export function metricsRoute (registry: Registry, token: string | undefined) {
@@ -28,7 +29,7 @@ export function metricsRoute (registry: Registry, token: string | undefined) {
         if (given === undefined || !timingSafeEqual(sha256(given), expected)) throw new UnauthorizedMetricsError()
       }
       reply.type(registry.contentType)
-      return await registry.metrics()
+      return await exposition(registry)
     })
   }
 }

@@ -5,6 +5,9 @@ import { extraProperties, type ExtraFields } from '../sessions/extra-fields.js'
 const nullableString = { type: ['string', 'null'] } as const
 const isoTime = { type: 'string', format: 'date-time' } as const
 
+/** The largest body a session route accepts: a token or an id, with room to spare. */
+export const BODY_LIMIT = 4096
+
 export const errorResponse = {
   type: 'object',
   properties: {

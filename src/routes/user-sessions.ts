@@ -5,9 +5,8 @@ import { BadRequestError } from '../errors.js'
 import { hashToken, isWellFormedToken, TOKEN_RULE } from '../token.js'
 import type { SessionService } from '../sessions/session-service.js'
 import type { ListPosition } from '../sessions/session-store.js'
-import { errorResponses, revokedResponse, sessionListResponse } from './schemas.js'
+import { BODY_LIMIT, errorResponses, revokedResponse, sessionListResponse } from './schemas.js'
 
-const BODY_LIMIT = 4096
 const PAGE_MAX = 100
 
 const userParams = {

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { createSql } from '../db/postgres.js'
 import { createLimiter } from '../db/limiter.js'
-import { errorCode } from '../errors.js'
+import { failureLog } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import type { SessionRecord } from './session-record.js'
 import { createSessionStore } from './session-store.js'
@@ -29,19 +29,17 @@ export function createReplicaReader (url: string, config: Config, metrics: Metri
   const maxLag = config.databaseReadMaxLagMs
   let lagOk = false
   let lastChange = 0
-  let lastCode: string | undefined
+  const failures = failureLog(code => log.warn({ code }, 'read replica unreachable; misses read the primary'))
 
   async function probe (): Promise<void> {
     try {
       const lag = await store.replicationLagMs()
       lagOk = lag <= maxLag
       metrics.replicaLag.set(lag / 1000)
-      lastCode = undefined
+      failures.ok()
     } catch (err) {
       lagOk = false
-      const code = errorCode(err)
-      if (code !== lastCode) log.warn({ code }, 'read replica unreachable; misses read the primary')
-      lastCode = code
+      failures.failed(err)
     }
   }
   const timer = setInterval(() => { probe().catch(() => {}) }, PROBE_EVERY_MS)

@@ -1,5 +1,7 @@
 // Postgres reads and writes of sessions: lookups, revokes, lists, activity.
+import type postgres from 'postgres'
 import type { Sql } from '../db/postgres.js'
+import { CHANNEL } from './coherence/messages.js'
 import type { Limiter } from '../db/limiter.js'
 import type { Metrics } from '../metrics.js'
 import { NO_EXTRA, type SessionRecord } from './session-record.js'
@@ -39,15 +41,42 @@ export type RevokeTarget =
   | { sessionId: string }
   | { userId: string, keep?: { digest: string } | { sessionId: string } }
 
+/** What a revoke's transaction carries besides the delete (coherence/index.ts drives it). */
+export interface RevokeSteps {
+  /** NOTIFY payload for the shared channel, sent inside the transaction: delivered at its commit. */
+  barrier: string
+  /** Tells Redis to forget these digests; false when it could not (the epoch then moves with the delete). */
+  forget(digests: string[]): Promise<boolean>
+}
+
+export interface RevokeOutcome {
+  revoked: Revoked[]
+  /** every digest Redis was asked to forget (a token's own, deleted or not) */
+  digests: string[]
+  /** the epoch the transaction moved to, when Redis could not be told */
+  movedTo: string | undefined
+  /** when the commit was acknowledged (performance.now()) */
+  committedAt: number
+  /** the instances registered once the delete had committed; undefined when that could not be read */
+  members: string[] | undefined
+}
+
 export interface SessionStore {
   findByDigest(digest: string): Promise<SessionRecord | undefined>
-  /** Runs `fn` in a transaction holding the deleted rows; `moveEpoch` inside it commits with the delete. */
-  revoke<T>(target: RevokeTarget, fn: (revoked: Revoked[], moveEpoch: () => Promise<string>) => Promise<T>): Promise<T>
+  /**
+   * Deletes the target's rows in one transaction, pipelined on one connection:
+   * BEGIN, DELETE and the barrier in one round trip (Redis told meanwhile when
+   * the digest is known already), then the epoch move if Redis could not be
+   * told, COMMIT and who is registered, in another.
+   */
+  revoke(target: RevokeTarget, steps: RevokeSteps): Promise<RevokeOutcome>
   bumpEpoch(): Promise<string>
   /** last_activity_at = now() for these sessions; with `sliding`, expires_at moves forward too. */
   writeActivity(ids: string[], sliding?: Sliding): Promise<number>
   /** The most recently active live sessions, for warming the cache, after the `after` position. */
   warmPage(limit: number, after: ListPosition | undefined): Promise<Array<{ digest: string, record: SessionRecord, position: ListPosition }>>
+  /** Which of these sessions still exist (the warm-up's check, once it holds their fill leases). */
+  existing(ids: readonly string[]): Promise<Set<string>>
   /** A user's live sessions, newest activity first, after the `after` position. */
   listSessions(userId: string, limit: number, after: ListPosition | undefined, idleBefore: number | undefined): Promise<ListedSession[]>
   ping(): Promise<void>
@@ -80,11 +109,64 @@ interface Waiter { resolve(record: SessionRecord | undefined): void, reject(err:
 // a statement apiece. A batch waits for nothing but the end of the turn.
 const MAX_BATCH = 500
 
-type QueryName = 'find_session' | 'revoke' | 'bump_epoch' | 'write_activity' | 'list_sessions' | 'warm_page' | 'ping' | 'replication_lag'
+type QueryName = 'find_session' | 'revoke' | 'bump_epoch' | 'write_activity' | 'list_sessions' | 'warm_page' | 'existing' | 'ping' | 'replication_lag'
 // The queries each kind of store runs get their error series at start, so
 // that rate() sees the first error and a dashboard shows 0, not nothing.
-const PRIMARY_QUERIES: QueryName[] = ['find_session', 'revoke', 'bump_epoch', 'write_activity', 'list_sessions', 'warm_page', 'ping']
+const PRIMARY_QUERIES: QueryName[] = ['find_session', 'revoke', 'bump_epoch', 'write_activity', 'list_sessions', 'warm_page', 'existing', 'ping']
 const REPLICA_QUERIES: QueryName[] = ['find_session', 'replication_lag']
+
+type Reserved = postgres.ReservedSql<Record<string, postgres.PostgresType>>
+
+// The cache epoch's one move (coherence/epoch.ts), alone or inside a revoke's transaction.
+const BUMP_EPOCH = 'UPDATE session_validator.cache_epoch SET epoch = epoch + 1 RETURNING epoch::text'
+
+function deleteRows (tx: Reserved, target: RevokeTarget) {
+  const keep = 'userId' in target ? target.keep : undefined
+  return 'digest' in target
+    ? tx`DELETE FROM platform.user_sessions WHERE token = ${target.digest} RETURNING token, user_id`.values()
+    : 'sessionId' in target
+      ? tx`DELETE FROM platform.user_sessions WHERE id = ${target.sessionId} RETURNING token, user_id`.values()
+      : keep === undefined
+        ? tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} RETURNING token, user_id`.values()
+        : 'digest' in keep
+          ? tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} AND token <> ${keep.digest} RETURNING token, user_id`.values()
+          : tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} AND id <> ${keep.sessionId} RETURNING token, user_id`.values()
+}
+
+// Statements sent without waiting for the one before travel in one write and
+// come back in one round trip; Postgres runs them in order.
+async function revokeOn (tx: Reserved, target: RevokeTarget, steps: RevokeSteps): Promise<RevokeOutcome> {
+  // a token's digest is known before the delete: Redis is told meanwhile
+  const early = 'digest' in target ? steps.forget([target.digest]) : undefined
+  let rows: Array<[string, string]>
+  try {
+    const begun = [tx`BEGIN`.execute(), deleteRows(tx, target).execute(), tx`SELECT pg_notify(${CHANNEL}, ${steps.barrier})`.execute()] as const
+    rows = (await Promise.all(begun))[1] as unknown as Array<[string, string]>
+  } catch (err) {
+    await early
+    await tx`ROLLBACK`.catch(() => {})
+    throw err
+  }
+  const revoked = rows.map(([digest, userId]) => ({ digest, userId }))
+  const digests = revoked.map(r => r.digest)
+  if ('digest' in target && !digests.includes(target.digest)) digests.push(target.digest)
+  const told = early !== undefined ? await early : await steps.forget(digests)
+  // if Redis cannot be told, the epoch moves with the delete, or neither happens
+  // queries start when first awaited: execute() sends them in this order
+  const moved = told ? undefined : tx.unsafe(BUMP_EPOCH).values().execute()
+  let committedAt = 0
+  const committed = tx`COMMIT`.execute().then(() => { committedAt = performance.now() })
+  const registered = tx`SELECT id FROM session_validator.instances WHERE lease_until > clock_timestamp()`.values().execute()
+  registered.catch(() => {})
+  try {
+    const [movedTo] = await Promise.all([moved, committed])
+    const members = await registered.then(list => (list as unknown as Array<[string]>).map(([id]) => id), () => undefined)
+    return { revoked, digests, movedTo: (movedTo as unknown as Array<[string]> | undefined)?.[0]?.[0], committedAt, members }
+  } catch (err) {
+    await tx`ROLLBACK`.catch(() => {})
+    throw err
+  }
+}
 
 export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics, timeoutMs: number, queryPrefix = '', fields: ExtraFields = NO_EXTRA_FIELDS): SessionStore {
   // what a lookup reads, in Row's order; the extra identifiers are checked by
@@ -179,30 +261,19 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
       })
     },
 
-    async revoke<T> (target: RevokeTarget, fn: (revoked: Revoked[], moveEpoch: () => Promise<string>) => Promise<T>): Promise<T> {
-      return await query('revoke', () => sql.begin(async tx => {
-        const keep = 'userId' in target ? target.keep : undefined
-        const rows = ('digest' in target
-          ? await tx`DELETE FROM platform.user_sessions WHERE token = ${target.digest} RETURNING token, user_id`.values()
-          : 'sessionId' in target
-            ? await tx`DELETE FROM platform.user_sessions WHERE id = ${target.sessionId} RETURNING token, user_id`.values()
-            : keep === undefined
-              ? await tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} RETURNING token, user_id`.values()
-              : 'digest' in keep
-                ? await tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} AND token <> ${keep.digest} RETURNING token, user_id`.values()
-                : await tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} AND id <> ${keep.sessionId} RETURNING token, user_id`.values()
-        ) as unknown as Array<[string, string]>
-        const revoked = rows.map(([digest, userId]) => ({ digest, userId }))
-        return await fn(revoked, async () => {
-          const [row] = await tx`UPDATE session_validator.cache_epoch SET epoch = epoch + 1 RETURNING epoch::text`.values() as unknown as Array<[string]>
-          return row![0]
-        })
-      }) as Promise<T>)
+    async revoke (target, steps) {
+      return await query('revoke', async () => {
+        const tx = await sql.reserve()
+        try {
+          return await revokeOn(tx, target, steps)
+        } finally {
+          tx.release()
+        }
+      })
     },
 
     async bumpEpoch () {
-      const rows = await query('bump_epoch', async () =>
-        await sql`UPDATE session_validator.cache_epoch SET epoch = epoch + 1 RETURNING epoch::text`.values() as unknown as Array<[string]>)
+      const rows = await query('bump_epoch', async () => await sql.unsafe(BUMP_EPOCH).values() as unknown as Array<[string]>)
       return rows[0]?.[0] ?? '1'
     },
 
@@ -244,6 +315,12 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
         const record = toRecord(row as unknown as Row, fields)
         return { digest: row[0] as string, record, position: { activityUs, id: record.id } }
       })
+    },
+
+    async existing (ids) {
+      const rows = await query('existing', async () => await sql<Array<{ id: string }>>`
+        SELECT id::text AS id FROM platform.user_sessions WHERE id = ANY(${ids as string[]}::uuid[])`)
+      return new Set(rows.map(r => r.id))
     },
 
     async listSessions (userId, limit, after, idleBefore) {

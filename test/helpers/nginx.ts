@@ -7,12 +7,12 @@ interface Teardown { teardown(fn: () => unknown): void }
 
 /**
  * Debian's nginx with a prefix folder of its own: `site` is an http-context
- * snippet whose `listen 80;` becomes a free loopback port.
+ * snippet whose `listen 80;` (or `listen 80 ssl;`) becomes a free loopback port.
  */
 export async function startNginx (t: Teardown, site: string): Promise<ProxyProcess> {
   const dir = tempDir(t, 'nginx')
   const port = await freePort()
-  writeFileSync(join(dir, 'site.conf'), site.replace(/listen 80;/, `listen 127.0.0.1:${port};`))
+  writeFileSync(join(dir, 'site.conf'), site.replace(/listen 80( ssl)?;/, (_, ssl: string | undefined) => `listen 127.0.0.1:${port}${ssl ?? ''};`))
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(k => `${k}_temp_path ${join(dir, k)};`).join('\n  ')
   writeFileSync(join(dir, 'nginx.conf'), `
 pid ${join(dir, 'nginx.pid')};

@@ -1,4 +1,4 @@
-export { freePort } from '../../src/free-port.js'
+export { freePort } from '../../src/free-port.ts'
 
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 

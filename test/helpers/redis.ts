@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { dockerAvailable } from './docker.js'
-import { freePort, waitFor } from './ports.js'
+import { dockerAvailable } from './docker.ts'
+import { freePort, waitFor } from './ports.ts'
 
 interface Teardown { teardown(fn: () => unknown): void }
 

@@ -97,6 +97,26 @@ t.test('no resurrection: a fill held between its read and its write never brings
   t.equal(stale, 0, `zero stale valid answers in ${rounds} rounds`)
 })
 
+t.test('no resurrection when Redis evicts the tombstone: the fill lease the revoke deleted refuses the held fill', async t => {
+  // What a full Redis may do under any maxmemory policy, done on purpose: the
+  // revoke's tombstone is gone before the held fill lands.
+  const userId = await createUser(db.sql)
+  const hold = heldFill()
+  const racing = await testApp(t, { databaseUrl: db.url, redisUrl, prefix, beforeFill: hold.beforeFill })
+  const s = await createSession(db.sql, userId)
+  const atFill = hold.next()
+  const miss = validate(racing.app, s.token)
+  await atFill
+  t.equal(await redis.exists(`${prefix}{${s.digest}}:fill`), 1, 'the miss took a fill lease before reading Postgres')
+  t.same((await revoke({ token: s.token })).json(), { revoked: 1 })
+  t.equal(await redis.exists(`${prefix}{${s.digest}}:fill`), 0, 'the revoke deleted the lease')
+  t.equal(await redis.del(`${prefix}{${s.digest}}:revoked`), 1, 'the tombstone, evicted')
+  hold.release()
+  t.equal((await miss).statusCode, 200, 'the held miss answers what it read before the revoke')
+  t.equal(await redis.exists(`${prefix}{${s.digest}}`), 0, 'no entry was written back')
+  for (const instance of [app, racing.app]) t.equal((await validate(instance, s.token)).statusCode, 401)
+})
+
 t.test('revoke-all while a fill of that user is held', async t => {
   const userId = await createUser(db.sql)
   const hold = heldFill()

@@ -62,9 +62,10 @@ function total (exposition: string, name: string): number {
 
 // What Redis ran, as MONITOR sees it, from start() until the marker stop()
 // sends, but for what runs whatever the requests: the coherence protocol's
-// claim and watermark (keys under coherence:) and a connection's handshake
-// (a client that reconnects sends INFO and CLIENT SETINFO).
-const BACKGROUND_COMMANDS = new Set(['info', 'client', 'select', 'auth', 'hello'])
+// claim and watermark (keys under coherence:), a connection's handshake
+// (a client that reconnects sends INFO and CLIENT SETINFO) and the
+// heartbeat's PING, one a second.
+const BACKGROUND_COMMANDS = new Set(['info', 'client', 'select', 'auth', 'hello', 'ping'])
 const background = (args: string[]) => BACKGROUND_COMMANDS.has(args[0]!.toLowerCase()) ||
   args.some(a => a.startsWith(`${prefix}coherence:`))
 

@@ -4,6 +4,7 @@ import { freshDatabase } from '../helpers/postgres.js'
 import { freshPrefix, inspector, sharedRedisUrl } from '../helpers/redis.js'
 import { testApp, validate } from '../helpers/app.js'
 import { createSession, createUser, type TestSession } from '../helpers/fixtures.js'
+import { faultProxy } from '../helpers/fault-proxy.js'
 import { heldFill } from '../helpers/held-fill.js'
 import { sample, scrape } from '../helpers/promql.js'
 import { waitFor } from '../helpers/ports.js'
@@ -83,4 +84,22 @@ t.test('CACHE_WARM_SESSIONS=0 turns warming off', async t => {
   await new Promise(resolve => setTimeout(resolve, 300))
   t.equal(await redis.exists(`${prefix}{${s!.digest}}`), 0)
   t.equal(await runs(app, 'done'), 0)
+})
+
+t.test('a warm-up that failed with Redis away runs again once Redis is back, for the same epoch', async t => {
+  const prefix = freshPrefix()
+  inspector(t, redisUrl, prefix)
+  const proxy = await faultProxy(t, Number(new URL(redisUrl).port || 6379))
+  const app = (await testApp(t, { databaseUrl: db.url, redisUrl: `redis://127.0.0.1:${proxy.port}`, prefix, env: { CACHE_WARM_SESSIONS: '1000' } })).app
+  await waitFor('the first warm-up', async () => await runs(app, 'done') === 1, 10_000, 50)
+  const sessions = await activeSessions(5)
+  proxy.cut()
+  await moveEpoch()
+  await waitFor('a failed run', async () => await runs(app, 'failed') >= 1, 10_000, 50)
+  t.equal(await runs(app, 'done'), 1, 'not warmed while Redis is away')
+  proxy.restore()
+  await waitFor('the retry to warm it', async () => await runs(app, 'done') === 2, 20_000, 100)
+  const observer = (await testApp(t, { databaseUrl: db.url, redisUrl, prefix, env: { LOCAL_CACHE_MAX_ENTRIES: '0' } })).app
+  const answers = await Promise.all(sessions.map(s => validate(observer, s.token)))
+  t.same(answers.map(r => r.headers['x-session-cache-tier']), Array(5).fill('redis'), 'a Redis hit at once')
 })

@@ -6,6 +6,7 @@ import type { Sql } from '../../db/postgres.js'
 import { errorCode } from '../../errors.js'
 import type { Metrics } from '../../metrics.js'
 import type { GuardedRedis } from '../../redis/guarded-redis.js'
+import { inSlices } from '../in-slices.js'
 import type { Epoch } from './epoch.js'
 
 export interface ChangeLog {
@@ -41,6 +42,8 @@ export interface ChangeLogOptions {
 
 // Above this many entries a replay costs more than a cold cache.
 const REPLAY_MAX = 50_000
+// Changes applied per turn of the event loop (each a Redis call and a memory delete).
+const REPLAY_SLICE = 200
 const CLAIM_EVERY_MS = 1000
 const PRUNE_EVERY_MS = 60_000
 const RETRY_MS = 1000
@@ -96,7 +99,7 @@ export function createChangeLog (o: ChangeLogOptions): ChangeLog {
       if (rows.length > REPLAY_MAX) {
         await o.epoch.move('replay_too_large')
       } else {
-        await Promise.all(rows.map(([kind, k]) => o.apply(kind, k)))
+        await inSlices(rows, REPLAY_SLICE, slice => Promise.all(slice.map(([kind, k]) => o.apply(kind, k))))
         replays.inc()
         replayed.inc(rows.length)
       }

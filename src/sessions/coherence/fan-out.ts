@@ -1,26 +1,42 @@
 // Invalidation fan-out: after a revoke commits, wait until no other instance
 // can still answer it from memory — every registered instance acknowledged,
 // or the lease length passed (one that did not hear it has lost its lease).
-import type { Sql } from '../../db/postgres.js'
 import type { Metrics } from '../../metrics.js'
-import { CHANNEL } from './notifications.js'
+import { ackMessage, barrierMessage } from './messages.js'
+import type { Send } from './notifications.js'
+
+export interface Barrier {
+  /** The NOTIFY payload (on the shared channel) to send inside the revoke's transaction. */
+  readonly message: string
+  /**
+   * The revoke committed at `committedAt` (performance.now()), when `members`
+   * (unknown: undefined) were registered: resolves when it holds everywhere.
+   */
+  settle(committedAt: number, members: readonly string[] | undefined): Promise<void>
+  /** The transaction did not commit: nothing to wait for. */
+  drop(): void
+}
 
 export interface FanOut {
-  /** The revoke committed at `committedAt` (performance.now()): returns when it holds everywhere. */
-  settle(committedAt: number): Promise<void>
+  open(): Barrier
   /** Another instance's barrier reached us (after everything it follows): acknowledge it. */
-  barrier(channel: string, seq: string): void
+  barrier(channel: string, key: string): void
   /** An instance acknowledged our barrier. */
-  acked(seq: string, from: string): void
+  acked(key: string, from: string): void
 }
 
 // Node's timers may fire late, never much early; the margin covers the
 // difference in clock rate between two hosts over one lease, and rounding.
 const SETTLE_MARGIN_MS = 25
 
-interface Waiting { members: Set<string> | undefined, acked: Set<string>, done?: () => void }
+interface Waiting { members: Set<string> | undefined, acked: Set<string>, done: (() => void) | undefined }
 
-export function createFanOut (prober: Sql, id: string, channel: string, leaseMs: number, metrics: Metrics): FanOut {
+// The barrier travels inside the revoke's own transaction, so Postgres
+// delivers it at the commit, after the delete's own notifications: the others
+// start acknowledging while this instance still reads who is registered.
+// Acknowledgements go out on each instance's listener connection, which
+// nothing else queues on.
+export function createFanOut (id: string, channel: string, leaseMs: number, send: Send, metrics: Metrics): FanOut {
   const waiting = new Map<string, Waiting>()
   let seq = 0
   const sent = metrics.invalidationsSent
@@ -35,47 +51,47 @@ export function createFanOut (prober: Sql, id: string, channel: string, leaseMs:
   }
 
   return {
-    async settle (committedAt) {
+    open () {
       const key = String(++seq)
-      const w: Waiting = { members: undefined, acked: new Set() }
+      const w: Waiting = { members: undefined, acked: new Set(), done: undefined }
       waiting.set(key, w)
-      const deadline = committedAt + leaseMs + SETTLE_MARGIN_MS
-      let timer: NodeJS.Timeout | undefined
-      const finished = new Promise<boolean>(resolve => {
-        w.done = () => resolve(true)
-        const check = () => {
-          if (performance.now() >= deadline) resolve(false)
-          else timer = setTimeout(check, Math.max(1, Math.ceil(deadline - performance.now())))
-        }
-        check()
-      })
-      // After the commit, so that an instance registering later cannot have
-      // read the row before it was deleted.
-      prober`
-        SELECT pg_notify(${CHANNEL}, ${`b:${channel}:${key}`}),
-               array(SELECT id FROM session_validator.instances
-                      WHERE lease_until > clock_timestamp() AND id <> ${id}) AS members`
-        .then(rows => {
+      return {
+        message: barrierMessage(channel, key),
+        async settle (committedAt, members) {
           sent.inc()
-          w.members = new Set((rows[0] as { members: string[] }).members)
-          if (complete(w)) w.done!()
-        }, () => {}) // unknown members: the lease is waited out
-      const acknowledged = await finished
-      clearTimeout(timer)
-      waiting.delete(key)
-      outcomes[acknowledged ? 'acknowledged' : 'lease_expired'].inc()
-      wait.observe((performance.now() - committedAt) / 1000)
+          const deadline = committedAt + leaseMs + SETTLE_MARGIN_MS
+          let timer: NodeJS.Timeout | undefined
+          const acknowledged = await new Promise<boolean>(resolve => {
+            w.done = () => resolve(true)
+            // unknown members: the lease is waited out
+            if (members !== undefined) {
+              w.members = new Set(members.filter(m => m !== id))
+              if (complete(w)) return resolve(true)
+            }
+            const check = () => {
+              if (performance.now() >= deadline) resolve(false)
+              else timer = setTimeout(check, Math.max(1, Math.ceil(deadline - performance.now())))
+            }
+            check()
+          })
+          clearTimeout(timer)
+          waiting.delete(key)
+          outcomes[acknowledged ? 'acknowledged' : 'lease_expired'].inc()
+          wait.observe((performance.now() - committedAt) / 1000)
+        },
+        drop () { waiting.delete(key) }
+      }
     },
     barrier (from, key) {
       if (from === channel) return
-      prober`SELECT pg_notify(${from}, ${`a:${key}:${id}`})`.catch(() => {})
+      send(from, ackMessage(key, id)).catch(() => {})
     },
     acked (key, from) {
       const w = waiting.get(key)
       if (w === undefined) return
       acks.inc()
       w.acked.add(from)
-      if (complete(w)) w.done!()
+      if (complete(w)) w.done?.()
     }
   }
 }

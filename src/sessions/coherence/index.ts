@@ -8,12 +8,14 @@
 //    to its memory, synchronously as the notification is parsed, and to Redis
 //    (entry deleted, tombstone left: tombstones.ts). Changes made straight in
 //    Postgres are seen everywhere within milliseconds.
-// 3. A revoke through the API deletes the row, and in the same transaction
-//    tells Redis (tombstones) or, when Redis cannot be told, moves the epoch.
-//    After the commit it forgets the session in its own memory, then sends a
-//    barrier and waits (fan-out.ts) until every instance in the registry has
-//    acknowledged it — or for the lease length, after which an instance that
-//    did not hear it can no longer answer from memory (lease.ts).
+// 3. A revoke through the API (revoke() below, every step of it) deletes the
+//    row, and in the same transaction tells Redis (tombstones) or, when Redis
+//    cannot be told, moves the epoch; the transaction also carries a barrier,
+//    which Postgres delivers to every instance at the commit. Then it forgets
+//    the session in its own memory and waits (fan-out.ts) until every
+//    instance registered at the commit has acknowledged the barrier — or for
+//    the lease length, after which an instance that did not hear it can no
+//    longer answer from memory (lease.ts).
 // 4. An instance answers from memory only while it holds a lease: a probe sent
 //    on another connection came back through its listener within the lease
 //    length, and its registration is current. Probes prove delivery because
@@ -30,45 +32,71 @@
 //    the log pruned past the watermark (the fleet away longer than
 //    CHANGE_LOG_RETENTION_SECONDS), a replay too large, a change that could not
 //    be applied to Redis, or another Redis server behind the connection (a
-//    failover may have lost acknowledged writes). Memory empties with every move.
+//    failover may have lost acknowledged writes). Every move voids what
+//    memory copied from Redis; what Postgres answered stays (notifications
+//    keep it true), so that a Redis outage's moves leave memory warm.
+// 7. A read takes a ticket (ticket() below) before its first await: the epoch
+//    it began under, whether Redis may be read and filled, whether memory
+//    may answer, and memory's sequence. What it learned is kept only if
+//    nothing moved meanwhile (current(), keep()). Every message these steps
+//    send is listed in messages.ts.
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../../config.js'
 import type { Sql } from '../../db/postgres.js'
 import type { Metrics } from '../../metrics.js'
 import type { GuardedRedis } from '../../redis/guarded-redis.js'
-import type { LocalCache } from '../local-cache.js'
+import { memoryKey, type LocalCache, type LocalEntry, type MemoryKey } from '../local-cache.js'
 import type { ReplicaReader } from '../replica-reader.js'
 import type { SessionCache } from '../session-cache.js'
-import type { SessionStore } from '../session-store.js'
+import type { RevokeTarget, SessionStore } from '../session-store.js'
 import { createChangeLog } from './change-log.js'
 import { createEpoch } from './epoch.js'
 import { createFanOut } from './fan-out.js'
 import { createLease } from './lease.js'
-import { CHANNEL, type NotificationFeed } from './notifications.js'
+import { CHANNEL, ownChannel, parseMessage } from './messages.js'
+import type { NotificationFeed } from './notifications.js'
 
 export function newInstanceId (): string {
   return randomBytes(8).toString('hex')
+}
+
+/** What a read may do, decided once, before its first await. */
+export interface ReadTicket {
+  /** The epoch the read began under (undefined: not known yet). */
+  readonly epoch: string | undefined
+  /** Redis may be read, and a Postgres answer written to it while the epoch stays. */
+  readonly shared: boolean
+  /** This instance may answer from its memory (its lease is held now). */
+  readonly memory: boolean
+  /** Memory's sequence when the read began: a fill overtaken by an invalidation gives up. */
+  readonly seq: number
+  /** Invalidations heard or made so far, memory or not (see unchanged()). */
+  readonly changes: number
 }
 
 export interface Coherence {
   /** This instance's id in the registry (random per start). */
   readonly id: string
   readonly epoch: string | undefined
+  /** Hot path: this instance may answer from its own memory now (checked when answering). */
+  servable(): boolean
+  /** A read's ticket. */
+  ticket(): ReadTicket
+  /** Nothing moved since the ticket was taken: what the read found may be written to Redis. */
+  current(ticket: ReadTicket): boolean
+  /** current(), and no invalidation at all since the ticket: a copy read under it may still be answered. */
+  unchanged(ticket: ReadTicket): boolean
+  /** Keeps an answer in memory if the ticket still allows it; `fromRedis`: copied from the shared cache. */
+  keep(ticket: ReadTicket, key: MemoryKey, entry: LocalEntry, fromRedis: boolean): void
+  /** Deletes the target's sessions; returns once no instance can answer any of them (see 3. above). */
+  revoke(target: RevokeTarget): Promise<number>
   /** Redis may be read and filled: epoch known, caught up once, no move owed. */
   sharedReadable(): boolean
   /** Entries read from Redis may be copied into memory (caught up on the current subscription). */
   sharedCopyable(): boolean
-  /** Hot path: this instance may answer from its own memory now. */
+  /** The lease is held (memory may answer). */
   localServable(): boolean
-  /**
-   * Inside a revoke's transaction: Redis forgets the sessions (tombstones), or,
-   * when it cannot be told, the epoch moves with the delete (`moveInTx`); then
-   * the epoch it moved to is returned, to be adopted once the delete commits.
-   */
-  forgetShared(digests: readonly string[], userId: string | undefined, moveInTx: () => Promise<string>): Promise<string | undefined>
-  /** After the revoke committed: memory forgets, and no instance can answer it from memory once this returns. */
-  forgetEverywhere(digests: readonly string[], userId: string | undefined, committedAt: number, movedTo: string | undefined): Promise<void>
   /** Called when the epoch moves after start (the shared cache was voided). */
   onEpochMoved(listener: (epoch: string) => void): void
   /** Prunes the change log now rather than at the next timer. */
@@ -80,7 +108,7 @@ export interface CoherenceOptions {
   config: Pick<Config, 'localCacheLeaseMs' | 'changeLogRetentionSeconds' | 'sessionCachePrefix'>
   id: string
   feed: NotificationFeed
-  /** A connection of its own for probes, registration, barriers and acks. */
+  /** A connection of its own for probes and registration. */
   prober: Sql
   store: SessionStore
   redis: GuardedRedis | undefined
@@ -91,12 +119,9 @@ export interface CoherenceOptions {
   log: FastifyBaseLogger
 }
 
-const DIGEST = /^[0-9a-f]{64}$/
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
 export function createCoherence (o: CoherenceOptions): Coherence {
   const { cache, local, metrics, id } = o
-  const channel = `sv_${id}`
+  const channel = ownChannel(id)
   const byRevoke = metrics.cacheInvalidations.labels('revoke')
   const byNotify = metrics.cacheInvalidations.labels('notify')
   const notified = {
@@ -109,7 +134,7 @@ export function createCoherence (o: CoherenceOptions): Coherence {
 
   const moved: Array<(epoch: string) => void> = []
   const epoch = createEpoch(o.store, metrics, o.log, (next, first) => {
-    local?.clear()
+    local?.voidCopies()
     if (!first) for (const listener of moved) listener(next)
   })
 
@@ -128,8 +153,10 @@ export function createCoherence (o: CoherenceOptions): Coherence {
   }
 
   const applying = new Set<Promise<void>>()
+  let changes = 0
   const forgetLocally = (kind: string, key: string) => {
-    if (kind === 's') local?.delete([key])
+    changes++
+    if (kind === 's') local?.delete([memoryKey(key)])
     else local?.deleteUser(key)
   }
   function apply (kind: string, key: string): Promise<void> {
@@ -173,36 +200,36 @@ export function createCoherence (o: CoherenceOptions): Coherence {
     onEpoch: e => epoch.adopt(e),
     onDelivered: xmin => changeLog.heard(xmin)
   })
-  const fanOut = createFanOut(o.prober, id, channel, o.config.localCacheLeaseMs, metrics)
+  const fanOut = createFanOut(id, channel, o.config.localCacheLeaseMs, (c, payload) => o.feed.send(c, payload), metrics)
 
   // Synchronous on purpose: a change is out of memory before anything that
   // follows it in the stream (a probe, a barrier) is acted on.
   function notify (on: string, payload: string): void {
-    const kind = payload.slice(0, 2)
-    const value = payload.slice(2)
+    const m = parseMessage(payload)
     if (on === channel) {
-      if (kind === 'p:') lease.delivered(Number(value))
-      else if (kind === 'a:') {
-        const [seq, from] = value.split(':')
-        if (seq !== undefined && from !== undefined) fanOut.acked(seq, from)
-      }
+      if (m.kind === 'probe') lease.delivered(m.n)
+      else if (m.kind === 'ack') fanOut.acked(m.key, m.from)
       return
     }
-    if (kind === 's:' && DIGEST.test(value)) {
-      notified.session.inc()
-      apply('s', value).catch(() => {})
-    } else if (kind === 'u:' && UUID.test(value)) {
-      notified.user.inc()
-      apply('u', value.toLowerCase()).catch(() => {})
-    } else if (kind === 'e:' && /^\d+$/.test(value)) {
-      notified.epoch.inc()
-      epoch.adopt(value)
-    } else if (kind === 'b:') {
-      notified.barrier.inc()
-      const i = value.lastIndexOf(':')
-      if (local !== undefined && i > 0) fanOut.barrier(value.slice(0, i), value.slice(i + 1))
-    } else {
-      notified.other.inc()
+    switch (m.kind) {
+      case 'session':
+        notified.session.inc()
+        apply('s', m.digest).catch(() => {})
+        break
+      case 'user':
+        notified.user.inc()
+        apply('u', m.userId).catch(() => {})
+        break
+      case 'epoch':
+        notified.epoch.inc()
+        epoch.adopt(m.epoch)
+        break
+      case 'barrier':
+        notified.barrier.inc()
+        if (local !== undefined) fanOut.barrier(m.channel, m.key)
+        break
+      default:
+        notified.other.inc()
     }
   }
 
@@ -216,29 +243,49 @@ export function createCoherence (o: CoherenceOptions): Coherence {
   })
   o.redis?.onServerChange(() => epoch.distrust('redis_server_changed'))
 
+  const current = (ticket: ReadTicket) => ticket.shared && epoch.current === ticket.epoch && !epoch.suspended
+  const sharedReadable = () => cache !== undefined && epoch.current !== undefined && changeLog.caughtUpOnce && !epoch.suspended
+  const sharedCopyable = () => changeLog.current && !epoch.suspended
+
   return {
     id,
     get epoch () { return epoch.current },
-    sharedReadable: () => cache !== undefined && epoch.current !== undefined && changeLog.caughtUpOnce && !epoch.suspended,
-    sharedCopyable: () => changeLog.current && !epoch.suspended,
-    localServable: () => lease.valid(),
+    servable: () => lease.valid(),
+    ticket: () => ({ epoch: epoch.current, shared: sharedReadable(), memory: local !== undefined && lease.valid(), seq: local?.seq ?? 0, changes }),
+    current,
+    unchanged: ticket => current(ticket) && changes === ticket.changes,
 
-    async forgetShared (digests, userId, moveInTx) {
-      if (cache === undefined || await forgetInRedis(digests, userId, byRevoke)) return undefined
-      // committed together with the delete, or neither is
-      return await moveInTx()
+    keep (ticket, key, entry, fromRedis) {
+      if (local === undefined || !lease.valid() || (fromRedis && !sharedCopyable())) return
+      local.set(key, entry, ticket.seq, fromRedis)
     },
 
-    async forgetEverywhere (digests, userId, committedAt, movedTo) {
-      if (movedTo !== undefined) {
-        metrics.epochMoves.labels('redis_unreachable').inc()
-        epoch.adopt(movedTo)
+    async revoke (target) {
+      // All of a user's sessions: also what the user index names. All but one:
+      // exactly the deleted ones, so that the one kept stays cached.
+      const userId = 'userId' in target && target.keep === undefined ? target.userId : undefined
+      const barrier = fanOut.open()
+      let outcome
+      try {
+        outcome = await o.store.revoke(target, { barrier: barrier.message, forget: digests => forgetInRedis(digests, userId, byRevoke) })
+      } catch (err) {
+        barrier.drop()
+        throw err
       }
+      if (outcome.movedTo !== undefined) {
+        metrics.epochMoves.labels('redis_unreachable').inc()
+        epoch.adopt(outcome.movedTo)
+      }
+      changes++
       if (userId !== undefined) local?.deleteUser(userId)
-      local?.delete(digests)
-      await fanOut.settle(committedAt)
+      local?.delete(outcome.digests.map(memoryKey))
+      await barrier.settle(outcome.committedAt, outcome.members)
+      return outcome.revoked.length
     },
 
+    sharedReadable,
+    sharedCopyable,
+    localServable: () => lease.valid(),
     onEpochMoved (listener) { moved.push(listener) },
     pruneNow: () => changeLog.prune(),
 

@@ -2,8 +2,9 @@
 // prove it has heard every invalidation that a revoke may be waiting on.
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '../../db/postgres.js'
-import { errorCode } from '../../errors.js'
+import { failureLog } from '../../errors.js'
 import type { Metrics } from '../../metrics.js'
+import { probeMessage } from './messages.js'
 
 export interface Lease {
   /** Hot path: may this instance answer from its own memory right now? */
@@ -58,7 +59,8 @@ export function createLease (o: LeaseOptions): Lease {
   // min(probeUntil, registeredUntil), kept so that valid() is one comparison
   let until = -Infinity
   let held = false
-  let lastCode: string | undefined
+  const failures = failureLog(code => o.log.warn({ code }, `coherence: ${what.last} failed; answers from memory stop until it works`))
+  const what = { last: '' }
   const losses = o.metrics.leaseLosses
   const state = o.metrics.leaseHeld
 
@@ -76,10 +78,9 @@ export function createLease (o: LeaseOptions): Lease {
     state.set(held ? 1 : 0)
   }
 
-  function warn (err: unknown, what: string): void {
-    const code = errorCode(err)
-    if (code !== lastCode) o.log.warn({ code }, `coherence: ${what} failed; answers from memory stop until it works`)
-    lastCode = code
+  function warn (err: unknown, step: string): void {
+    what.last = step
+    failures.failed(err)
   }
 
   function probe (): void {
@@ -92,10 +93,10 @@ export function createLease (o: LeaseOptions): Lease {
     const n = ++next
     const p: Probe = { sentAt: performance.now(), delivered: false }
     probes.set(n, p)
-    o.prober`SELECT pg_notify(${o.channel}, ${'p:' + n}), pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`
+    o.prober`SELECT pg_notify(${o.channel}, ${probeMessage(n)}), pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`
       .then(rows => {
         p.xmin = (rows[0] as { xmin: string }).xmin
-        lastCode = undefined
+        failures.ok()
         if (p.delivered) finish(n, p)
       }, err => { probes.delete(n); warn(err, 'probe') })
   }
@@ -154,7 +155,16 @@ export function createLease (o: LeaseOptions): Lease {
       clearInterval(probeTimer)
       if (registerTimer !== undefined) clearInterval(registerTimer)
       until = -Infinity
-      if (o.register) await o.prober`DELETE FROM session_validator.instances WHERE id = ${o.id}`.catch(() => {})
+      // bounded: with Postgres away the registration just expires (fan-out
+      // waits on no instance past the lease), and shutdown must not hang
+      if (o.register) {
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([
+          o.prober`DELETE FROM session_validator.instances WHERE id = ${o.id}`.catch(() => {}),
+          new Promise(resolve => { timer = setTimeout(resolve, 1000) })
+        ])
+        clearTimeout(timer)
+      }
     }
   }
 }

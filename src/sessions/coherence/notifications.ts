@@ -1,11 +1,11 @@
 // Notifications in: a dedicated Postgres connection that LISTENs on the shared
-// channel and on this instance's own, and comes back by itself.
+// channel and on this instance's own, and comes back by itself. It also sends
+// this instance's acknowledgements: an idle connection, so an answer to a
+// revoke's barrier never queues behind probes or lookups.
 import postgres from 'postgres'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../../config.js'
 import { errorCode } from '../../errors.js'
-
-export const CHANNEL = 'session_validator'
 
 export interface FeedHandlers {
   /** Called synchronously as each notification is parsed: in commit order. */
@@ -18,9 +18,13 @@ export interface FeedHandlers {
 
 export interface NotificationFeed {
   start(channels: readonly string[], handlers: FeedHandlers): void
+  /** NOTIFY `channel` with `payload`, on the feed's own connection. */
+  send(channel: string, payload: string): Promise<void>
   readonly listening: boolean
   close(): Promise<void>
 }
+
+export type Send = (channel: string, payload: string) => Promise<void>
 
 /** Where notifications come from when they do not travel over a LISTEN connection (the embedded demo database). */
 export interface InProcessNotifications {
@@ -43,8 +47,10 @@ export function postgresFeed (url: string, config: Pick<Config, 'databaseConnect
     max_lifetime: 0,
     connect_timeout: config.databaseConnectTimeoutSeconds,
     onnotice: () => {},
-    // the instance id tells an operator (and a test) whose listener a backend is
-    connection: { application_name: `session-validator-listener ${instanceId}` },
+    // the instance id tells an operator (and a test) whose listener a backend is.
+    // What it sends (acknowledgements) need not survive a crash of Postgres,
+    // which ends the listener anyway: its commits do not wait for the WAL flush.
+    connection: { application_name: `session-validator-listener ${instanceId}`, synchronous_commit: 'off' },
     onnotify: (channel: string, payload: string) => { handlers?.notify(channel, payload) },
     onclose: () => {
       if (closed) return
@@ -87,6 +93,9 @@ export function postgresFeed (url: string, config: Pick<Config, 'databaseConnect
       handlers = h
       subscribe().catch(() => {})
     },
+    async send (channel, payload) {
+      await sql`SELECT pg_notify(${channel}, ${payload})`
+    },
     get listening () { return listening },
     async close () {
       closed = true
@@ -98,9 +107,11 @@ export function postgresFeed (url: string, config: Pick<Config, 'databaseConnect
 
 // The embedded demo database (PGlite) is one backend behind a socket server:
 // a NOTIFY reaches the connection that sent it, not the listeners. Its
-// notifications are read in-process instead (src/demo/embedded-postgres.ts).
-export function inProcessFeed (source: InProcessNotifications): NotificationFeed {
+// notifications are read in-process instead (src/demo/embedded-postgres.ts),
+// and sent through any connection (`send`).
+export function inProcessFeed (source: InProcessNotifications, send: Send): NotificationFeed {
   return {
+    send,
     start (channels, handlers) {
       source.onNotification(channels, (channel, payload) => {
         if (channels.includes(channel)) handlers.notify(channel, payload)
