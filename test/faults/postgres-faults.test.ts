@@ -52,6 +52,29 @@ t.test('Postgres unreachable: a miss is 503 with Retry-After, a cached session s
   t.notOk(logs.join('').includes(uncached.digest))
 })
 
+t.test('Postgres back after an outage of many failed connects: misses answered again within about a second', async t => {
+  const proxy = await faultProxy(t, Number(new URL(db.url).port || 5432))
+  const prefix = freshPrefix()
+  inspector(t, redisUrl, prefix)
+  const { app } = await testApp(t, { databaseUrl: viaProxy(proxy.port), redisUrl, prefix, env })
+  const uncached = await createSession(db.sql, userId)
+
+  // every failed connect lengthens the driver's back-off; its own would reach
+  // 10-20 s within these seconds of misses
+  proxy.cut()
+  const outageEnds = Date.now() + 8000
+  while (Date.now() < outageEnds) {
+    t.equal((await validate(app, uncached.token)).statusCode, 503)
+    await sleep(100)
+  }
+
+  proxy.restore()
+  const back = Date.now()
+  await waitFor('a miss to be answered', async () => (await validate(app, uncached.token)).statusCode === 200, 20_000, 50)
+  const took = Date.now() - back
+  t.ok(took < 2500, `answered ${took} ms after Postgres was reachable again`)
+})
+
 t.test('Postgres down at boot: starts, /readyz is 503, recovers without a restart', async t => {
   const proxy = await faultProxy(t, Number(new URL(db.url).port || 5432))
   proxy.cut()
