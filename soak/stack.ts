@@ -71,7 +71,9 @@ export async function startStack (o: StackOptions): Promise<Stack> {
   await admin.end()
   const databaseUrl = `postgres://postgres@127.0.0.1:${cluster.port}/${DATABASE}`
   await run(process.execPath, [`${buildRoot()}/dist/migrate-cli.js`], { env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl } })
-  const sql = postgres(databaseUrl, { max: 4, onnotice: () => {}, connect_timeout: 5, connection: { application_name: OWN_NAME } })
+  // backoff: the driver's own waits up to 20 s after a Postgres restart, and
+  // the stall probe (stalls.ts) would take its slow SELECT 1 for the machine's
+  const sql = postgres(databaseUrl, { max: 4, onnotice: () => {}, connect_timeout: 5, backoff: () => 0.1, connection: { application_name: OWN_NAME } })
   onCleanup('soak postgres connection', () => sql.end({ timeout: 1 }))
   o.log(`postgres cluster on port ${cluster.port}, database ${DATABASE} migrated`)
 
