@@ -4,6 +4,7 @@ import { freshPrefix, inspector, sharedRedisUrl } from './redis.js'
 import { createSession, createUser } from './fixtures.js'
 import { testApp, validate } from './app.js'
 import { scrape } from './promql.js'
+import { waitFor } from './ports.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -32,7 +33,12 @@ export async function scrapeAfterTraffic (t: Teardown): Promise<string> {
   const redisUrl = await sharedRedisUrl()
   const prefix = freshPrefix()
   inspector(t, redisUrl, prefix)
+  // a session in use before the start: the warm-up after the first epoch
+  // move takes its fill lease (the `lease` call) and writes it
+  const recent = await createSession(db.sql, await createUser(db.sql))
+  await db.sql`UPDATE platform.user_sessions SET last_activity_at = now() WHERE id = ${recent.id}`
   const { app } = await testApp(t, { databaseUrl: db.url, redisUrl, prefix })
+  await waitFor('the warm-up to write the session in use', async () => /^session_cache_warmed_total 1$/m.test(await scrape(app)), 10_000, 50)
   await driveTraffic(app, db)
   return await scrape(app)
 }
