@@ -320,6 +320,11 @@ const prometheus = await startPrometheus(t, {
 t.comment(`set-up (8 databases, 8 instances, 3 redis-servers, prometheus): ${((performance.now() - started) / 1000).toFixed(1)} s`)
 await waitFor('prometheus to scrape every instance', async () =>
   (await prometheus.query('up == 1')).length === instances.length, 20_000, 200)
+// Before a target's first scrape there is no `up` at all, and the absent()
+// rule may rightly fire (its `for:` is 3 s here) while eight targets come in
+// on a loaded machine: history starts once the rules have seen every target.
+await waitFor('the absent() rule to have seen every target', async () =>
+  (await prometheus.alerts()).every(a => a.labels.alertname !== 'SessionValidatorAllTargetsDown'), 20_000, 200)
 
 // Every poll of the alerts, from Prometheus' first scrape on.
 const polls: Array<{ at: number, alerts: Array<{ job: string, alert: string, state: string }> }> = []
