@@ -1,7 +1,7 @@
 // Configuration is read once, from the environment, and fails fast: a bad value
 // must stop the process with one line naming the variable, never half-start it.
 import { isIP } from 'node:net'
-import { camelCase, EXTRA_TYPES, type ExtraField, type ExtraFields, type ExtraType } from './sessions/extra-fields.js'
+import { ConfigError } from './errors.js'
 
 export interface Config {
   port: number
@@ -66,6 +66,28 @@ export interface Config {
 
 export interface HostPort { host: string, port: number }
 
+// Extra columns an operator declares (SESSION_EXTRA_FIELDS, USER_EXTRA_FIELDS);
+// src/sessions/extra-fields.ts checks, reads and answers them.
+export const EXTRA_TYPES = ['text', 'uuid', 'integer', 'bigint', 'number', 'boolean', 'timestamp', 'json'] as const
+export type ExtraType = typeof EXTRA_TYPES[number]
+
+export interface ExtraField {
+  table: 'session' | 'user'
+  column: string
+  /** camelCase, as answered: active_org_id → activeOrgId */
+  name: string
+  type: ExtraType
+}
+
+export interface ExtraFields {
+  session: ExtraField[]
+  user: ExtraField[]
+}
+
+export const NO_EXTRA_FIELDS: ExtraFields = { session: [], user: [] }
+
+const camelCase = (column: string) => column.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase())
+
 export interface ForwardAuthConfig {
   /** The cookie holding the session token; unset: only Authorization: Bearer is read. */
   cookie: string | undefined
@@ -73,13 +95,6 @@ export interface ForwardAuthConfig {
   loginUrl: string | undefined
   /** Names of the identity headers of a 200. */
   headers: { user: string, email: string, username: string, sessionId: string }
-}
-
-export class ConfigError extends Error {
-  constructor (readonly variable: string, reason: string) {
-    super(`${variable}: ${reason}`)
-    this.name = 'ConfigError'
-  }
 }
 
 type Env = Record<string, string | undefined>
@@ -207,7 +222,7 @@ function extraFields (env: Env, name: string, table: 'session' | 'user'): ExtraF
   return value.split(',').map(s => s.trim()).filter(s => s !== '').map(entry => {
     const [column = '', type = 'text', extra] = entry.split(':').map(s => s.trim())
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(column) || extra !== undefined) throw new ConfigError(name, `"${entry}" is not a column name (lowercase letters, digits, _), optionally :type`)
-    if (!(EXTRA_TYPES as string[]).includes(type)) throw new ConfigError(name, `${column}: the type must be one of ${EXTRA_TYPES.join(', ')}`)
+    if (!(EXTRA_TYPES as readonly string[]).includes(type)) throw new ConfigError(name, `${column}: the type must be one of ${EXTRA_TYPES.join(', ')}`)
     const builtIn = BUILT_IN[table]
     const field = { table, column, name: camelCase(column), type: type as ExtraType }
     if ((builtIn.columns as readonly string[]).includes(column) || (builtIn.names as readonly string[]).includes(field.name)) {

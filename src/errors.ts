@@ -18,15 +18,37 @@ export function rateLimited (what: string, retryAfterSeconds: number): Error & {
   return Object.assign(new RateLimitedError(what, String(retryAfterSeconds)), { retryAfter: retryAfterSeconds })
 }
 
-// What a log line may say about a failure: its code or class name, never its
-// message (a driver's message can carry host:port, a query or a token).
-export function errorCode (err: unknown): string {
-  if (typeof err === 'object' && err !== null) {
-    const e = err as { code?: unknown, name?: unknown }
-    if (typeof e.code === 'string') return e.code
-    if (typeof e.name === 'string') return e.name
+/** A setting that cannot work: the process names the variable and stops. */
+export class ConfigError extends Error {
+  constructor (readonly variable: string, reason: string) {
+    super(`${variable}: ${reason}`)
+    this.name = 'ConfigError'
   }
-  return 'unknown'
+}
+
+/** An extra field whose column is missing or of another type, or whose triggers cannot be installed. */
+export class ExtraFieldsError extends Error {
+  constructor (readonly variable: string, reason: string) {
+    super(`${variable}: ${reason}`)
+    this.name = 'ExtraFieldsError'
+  }
+}
+
+/** A call given up after its deadline; `code` says which (QUERY_TIMEOUT, TIMEOUT). */
+export class TimeoutError extends Error {
+  constructor (readonly code: string, message?: string) {
+    super(message)
+  }
+}
+
+// What a log line may say about a failure: its code, a Redis reply's first
+// word ("WRONGPASS invalid username-password pair") or its class name, never
+// its message (a driver's message can carry host:port, a query or a token).
+export function errorCode (err: unknown): string {
+  const e = err as { code?: unknown, message?: unknown, name?: unknown } | undefined
+  if (typeof e?.code === 'string') return e.code
+  if (typeof e?.message === 'string' && /^[A-Z][A-Z_-]{2,}\b/.test(e.message)) return e.message.split(' ')[0]!
+  return typeof e?.name === 'string' ? e.name : 'unknown'
 }
 
 /**

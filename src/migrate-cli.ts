@@ -2,7 +2,8 @@
 import { loadConfig } from './config.js'
 import { createSql } from './db/postgres.js'
 import { migrate } from './migrate.js'
-import { ensureExtraFields, ExtraFieldsError } from './sessions/extra-fields.js'
+import { ensureExtraFields } from './sessions/extra-fields.js'
+import { ExtraFieldsError } from './errors.js'
 
 const config = loadConfig(process.env)
 if (config.databaseUrl === undefined) {

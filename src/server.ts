@@ -1,12 +1,12 @@
 // The process entry point: loads config, listens, shuts down gracefully.
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { loadConfig, type Config } from './config.js'
 import { app, serverOptions } from './app.js'
 import { createSql } from './db/postgres.js'
 import { migrate } from './migrate.js'
 import type { EmbeddedPostgres } from './demo/embedded-postgres.js'
-import { ExtraFieldsError } from './sessions/extra-fields.js'
+import { ConfigError, ExtraFieldsError } from './errors.js'
 
 let config: Config
 try {

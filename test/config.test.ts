@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { loadConfig } from '../src/config.js'
+import { ConfigError } from '../src/errors.js'
 
 t.test('defaults match the contract', async t => {
   const c = loadConfig({})

@@ -8,7 +8,8 @@ import { readMigrations } from '../migrate.js'
 import { expectedSchema } from './expected-schema.js'
 import { schemaCheck, triggerCheck } from './postgres-schema.js'
 import { fail, pass, type Check } from './report.js'
-import { codeOf, within } from './within.js'
+import { errorCode } from '../errors.js'
+import { within } from './within.js'
 
 const MIN_VERSION = 13 // gen_random_uuid() without an extension
 const CHANNEL = 'session_validator_doctor'
@@ -25,7 +26,7 @@ const REASONS: Record<string, string> = {
   28000: 'this role may not connect',
   '3D000': 'the database does not exist'
 }
-const reason = (err: unknown) => `${REASONS[codeOf(err)] ?? 'cannot connect'} (${codeOf(err)})`
+const reason = (err: unknown) => `${REASONS[errorCode(err)] ?? 'cannot connect'} (${errorCode(err)})`
 
 export async function postgresChecks (config: Config): Promise<Check[]> {
   if (config.databaseUrl === undefined) {
@@ -75,6 +76,6 @@ async function notifyCheck (sql: Sql, waitMs: number): Promise<Check> {
       await listening.unlisten().catch(() => {})
     }
   } catch (err) {
-    return fail('postgres listen/notify', `no round trip (${codeOf(err)}): changes made straight in Postgres would not reach the cache`)
+    return fail('postgres listen/notify', `no round trip (${errorCode(err)}): changes made straight in Postgres would not reach the cache`)
   }
 }

@@ -3,7 +3,8 @@
 import type { Sql } from '../db/postgres.js'
 import type { ExpectedSchema } from './expected-schema.js'
 import { fail, pass, type Check } from './report.js'
-import { codeOf, within } from './within.js'
+import { errorCode } from '../errors.js'
+import { within } from './within.js'
 
 export async function schemaCheck (sql: Sql, expected: ExpectedSchema, waitMs: number): Promise<Check> {
   try {
@@ -25,8 +26,8 @@ export async function schemaCheck (sql: Sql, expected: ExpectedSchema, waitMs: n
     }
     return pass('postgres schema', `${expected.migrations.length} of ${expected.migrations.length} migrations applied, ${expected.tables.length} tables present, cache epoch ${epoch.epoch}`)
   } catch (err) {
-    if (codeOf(err) === '42P01') return fail('postgres schema', 'not migrated (no session_validator.migrations) — run npm run migrate')
-    return fail('postgres schema', `could not be read (${codeOf(err)})`)
+    if (errorCode(err) === '42P01') return fail('postgres schema', 'not migrated (no session_validator.migrations) — run npm run migrate')
+    return fail('postgres schema', `could not be read (${errorCode(err)})`)
   }
 }
 
@@ -46,6 +47,6 @@ export async function triggerCheck (sql: Sql, { triggers }: ExpectedSchema, wait
     }
     return pass('postgres triggers', `${triggers.length} of ${triggers.length} installed and enabled (${triggers.map(t => t.name).join(', ')})`)
   } catch (err) {
-    return fail('postgres triggers', `could not be read (${codeOf(err)})`)
+    return fail('postgres triggers', `could not be read (${errorCode(err)})`)
   }
 }

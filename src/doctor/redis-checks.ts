@@ -2,7 +2,7 @@
 // are touched (<prefix>doctor:{<random>}, with TTLs), and removed at the end.
 import { randomBytes } from 'node:crypto'
 import type { Config } from '../config.js'
-import { redisConfigured } from '../redis/guarded-redis.js'
+import { redisConfigured } from '../redis/redis-client.js'
 import { aclCheck } from './redis-acl-check.js'
 import { connectRedis } from './redis-connect.js'
 import { latencyChecks } from './redis-latency.js'

@@ -2,9 +2,10 @@
 // Sentinel, the same options), and tells "cannot reach" from "refused us".
 import { Cluster, type Redis } from 'ioredis'
 import type { Config } from '../config.js'
-import { createRedisClient, type RedisClient } from '../redis/guarded-redis.js'
+import { createRedisClient, type RedisClient } from '../redis/redis-client.js'
 import { fail, pass, type Check } from './report.js'
-import { codeOf, within } from './within.js'
+import { errorCode } from '../errors.js'
+import { within } from './within.js'
 
 interface Connected {
   client: RedisClient
@@ -44,7 +45,7 @@ export async function connectRedis (config: Config): Promise<Connected | { check
     await within(connectMs * 3, client.connect())
   } catch (err) {
     client.disconnect()
-    const code = codeOf(firstError ?? err)
+    const code = errorCode(firstError ?? err)
     if (AUTH_CODES.has(code)) {
       return { checks: [pass('redis reachable', 'the server answers'), fail('redis auth', `refused for user "${user(config)}" (${code}): check the password in REDIS_URL (or REDIS_PASSWORD)`)] }
     }

@@ -4,9 +4,10 @@
 // a time, against Studio's documented mark of under 5 ms per call. Over the
 // mark is a warning; a median past REDIS_TIMEOUT_MS is a failure: most of the
 // service's calls would time out, and its breaker would keep the cache off.
-import type { RedisClient } from '../redis/guarded-redis.js'
+import type { RedisClient } from '../redis/redis-client.js'
 import { fail, pass, warn, type Check } from './report.js'
-import { codeOf, within } from './within.js'
+import { errorCode } from '../errors.js'
+import { within } from './within.js'
 
 const LATENCY_CALLS = 200
 const LATENCY_P99_MS = 5
@@ -65,7 +66,7 @@ export async function latencyChecks (client: RedisClient, key: string, limits: L
       else if (p50 < limits.callTimeoutMs) checks.push(warn(name, `${detail}: validations slower than they should be`, data))
       else checks.push(fail(name, `${detail}: most calls would exceed REDIS_TIMEOUT_MS (${limits.callTimeoutMs} ms), and the circuit would keep the cache off`, data))
     } catch (err) {
-      checks.push(fail(name, `failed (${codeOf(err)})`))
+      checks.push(fail(name, `failed (${errorCode(err)})`))
     }
   }
   return checks

@@ -5,7 +5,8 @@ import { parseInfo } from '../redis/redis-health.js'
 import { FILL_WINDOW_MS, TOMBSTONE_TTL_MS } from '../sessions/coherence/tombstones.js'
 import { POLICIES, RECOMMENDATION, UNKNOWN_POLICY } from './memory-policy.js'
 import { fail, pass, warn, type Check, type Status } from './report.js'
-import { codeOf, within } from './within.js'
+import { errorCode } from '../errors.js'
+import { within } from './within.js'
 
 const MIN_VERSION = [6, 2] // ACL rules as the line writes them (resetchannels)
 
@@ -24,7 +25,7 @@ export async function serverChecks (servers: Redis[], timeoutMs: number): Promis
   try {
     for (const server of servers) infos.push(parseInfo(await within(timeoutMs, server.info())))
   } catch (err) {
-    return [fail('redis version', `INFO refused or failed (${codeOf(err)})`)]
+    return [fail('redis version', `INFO refused or failed (${errorCode(err)})`)]
   }
   return [versionCheck(infos), memoryCheck(infos), await clockCheck(servers, timeoutMs)]
 }
@@ -84,7 +85,7 @@ async function clockCheck (servers: Redis[], timeoutMs: number): Promise<Check> 
       skews.push(best!)
     }
   } catch (err) {
-    return fail('redis clock', `TIME refused or failed (${codeOf(err)})`)
+    return fail('redis clock', `TIME refused or failed (${errorCode(err)})`)
   }
   const worst = skews.reduce((a, b) => Math.abs(b.skewMs) > Math.abs(a.skewMs) ? b : a)
   const ms = Math.round(worst.skewMs)

@@ -1,5 +1,6 @@
 // Runs every check against the configuration the service would read.
-import { ConfigError, loadConfig, type Config } from '../config.js'
+import { loadConfig, type Config } from '../config.js'
+import { ConfigError } from '../errors.js'
 import { postgresChecks } from './postgres-checks.js'
 import { redisChecks } from './redis-checks.js'
 import { fail, pass, redact, report, type Check, type Report } from './report.js'

@@ -5,7 +5,7 @@ import { LRUCache } from 'lru-cache'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import type { Metrics } from '../metrics.js'
-import { createRedisClient, logConnectionState, redisConfigured, type RedisClient, type RedisTarget } from '../redis/guarded-redis.js'
+import { createRedisClient, logConnectionState, redisConfigured, type RedisClient, type RedisTarget } from '../redis/redis-client.js'
 import { createRedisPolicy, type RedisPolicy } from '../redis/redis-policy.js'
 
 export interface SharedCounter {

@@ -2,7 +2,7 @@
 // that tells a frozen or wedged Redis (connected, answering nothing) from a
 // healthy one, for the alert that must page within the minute.
 import { answeredWithin } from './redis-policy.js'
-import type { RedisClient } from './guarded-redis.js'
+import type { RedisClient } from './redis-client.js'
 
 export const HEARTBEAT_EVERY_MS = 1000
 

@@ -4,7 +4,7 @@ import {
   circuitBreaker, CircuitState, handleAll, SamplingBreaker, timeout, TimeoutStrategy, wrap,
   type IBackoff, type IPolicy
 } from 'cockatiel'
-import type { RedisClient } from './guarded-redis.js'
+import type { RedisClient } from './redis-client.js'
 
 export type CircuitName = 'closed' | 'open' | 'half-open'
 

@@ -1,6 +1,7 @@
 // Route schemas: they validate input, drive the fast serializer and feed the
 // OpenAPI document. Nullable values are `null`, never absent.
-import { extraProperties, type ExtraFields } from '../sessions/extra-fields.js'
+import type { ExtraFields } from '../config.js'
+import { extraProperties } from '../sessions/extra-fields.js'
 
 const nullableString = { type: ['string', 'null'] } as const
 const isoTime = { type: 'string', format: 'date-time' } as const

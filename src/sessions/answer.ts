@@ -1,6 +1,6 @@
 // The answer of a valid session as JSON text: rendered once per fill, kept
 // with the entry, and sent as it is by every hit.
-import type { ExtraFields } from './extra-fields.js'
+import type { ExtraFields } from '../config.js'
 import type { SessionRecord } from './session-record.js'
 
 export type RenderAnswer = (record: SessionRecord) => string

@@ -3,23 +3,8 @@
 // OpenAPI document, and covered by triggers so that a change is seen within
 // the usual second.
 import type { Sql } from '../db/postgres.js'
-
-export type ExtraType = 'text' | 'uuid' | 'integer' | 'bigint' | 'number' | 'boolean' | 'timestamp' | 'json'
-
-export interface ExtraField {
-  table: 'session' | 'user'
-  column: string
-  /** camelCase, as answered: active_org_id → activeOrgId */
-  name: string
-  type: ExtraType
-}
-
-export interface ExtraFields {
-  session: ExtraField[]
-  user: ExtraField[]
-}
-
-export const NO_EXTRA_FIELDS: ExtraFields = { session: [], user: [] }
+import type { ExtraField, ExtraFields, ExtraType } from '../config.js'
+import { ExtraFieldsError } from '../errors.js'
 
 // Postgres types each declared type accepts, by udt_name.
 const ACCEPTS: Record<ExtraType, string[]> = {
@@ -32,7 +17,6 @@ const ACCEPTS: Record<ExtraType, string[]> = {
   timestamp: ['timestamptz', 'timestamp', 'date'],
   json: ['json', 'jsonb']
 }
-export const EXTRA_TYPES = Object.keys(ACCEPTS) as ExtraType[]
 
 // JSON Schema of each type's answer; null when the column is.
 const SCHEMA: Record<ExtraType, Record<string, unknown>> = {
@@ -45,8 +29,6 @@ const SCHEMA: Record<ExtraType, Record<string, unknown>> = {
   timestamp: { type: ['string', 'null'], format: 'date-time' },
   json: { description: 'any JSON value' }
 }
-
-export const camelCase = (column: string) => column.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase())
 
 export function extraProperties (fields: readonly ExtraField[]): Record<string, Record<string, unknown>> {
   return Object.fromEntries(fields.map(f => [f.name, { ...SCHEMA[f.type], description: `${f.table === 'session' ? 'user_sessions' : 'users'}.${f.column}` }]))
@@ -69,13 +51,6 @@ function normalize (value: unknown, type: ExtraType): unknown {
 export function normalizeExtras (values: readonly unknown[], fields: ExtraFields): unknown[] {
   const all = [...fields.session, ...fields.user]
   return all.map((f, i) => normalize(values[i], f.type))
-}
-
-export class ExtraFieldsError extends Error {
-  constructor (readonly variable: string, reason: string) {
-    super(`${variable}: ${reason}`)
-    this.name = 'ExtraFieldsError'
-  }
 }
 
 const variableOf = (f: ExtraField) => f.table === 'session' ? 'SESSION_EXTRA_FIELDS' : 'USER_EXTRA_FIELDS'

@@ -1,6 +1,7 @@
 // The shared cache (L2) in Redis: entries, tombstones and the user index.
 import { Cluster } from 'ioredis'
-import type { GuardedRedis, RedisClient } from '../redis/guarded-redis.js'
+import type { GuardedRedis } from '../redis/guarded-redis.js'
+import type { RedisClient } from '../redis/redis-client.js'
 import type { SessionRecord } from './session-record.js'
 import { randomBytes } from 'node:crypto'
 import { decodeEntry, encodeEntry, LAYOUT, type CachedEntry } from './entry-codec.js'

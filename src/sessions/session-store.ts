@@ -5,7 +5,9 @@ import { CHANNEL } from './coherence/messages.js'
 import type { Limiter } from '../db/limiter.js'
 import type { Metrics } from '../metrics.js'
 import { NO_EXTRA, type SessionRecord } from './session-record.js'
-import { extraColumns, normalizeExtras, NO_EXTRA_FIELDS, type ExtraFields } from './extra-fields.js'
+import { NO_EXTRA_FIELDS, type ExtraFields } from '../config.js'
+import { extraColumns, normalizeExtras } from './extra-fields.js'
+import { TimeoutError } from '../errors.js'
 
 type Row = [
   token: string, id: string, userId: string, expiresAt: number, createdAt: number, lastActivityAt: number | null,
@@ -13,10 +15,6 @@ type Row = [
   email: string, firstName: string | null, lastName: string | null, username: string | null,
   ...extra: unknown[]
 ]
-
-class QueryTimeoutError extends Error {
-  code = 'QUERY_TIMEOUT'
-}
 
 export interface Revoked { digest: string, userId: string }
 
@@ -193,7 +191,7 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
     const name = queryPrefix + label
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new QueryTimeoutError()), timeoutMs)
+      timer = setTimeout(() => reject(new TimeoutError('QUERY_TIMEOUT')), timeoutMs)
     })
     const duration = timerFor(name)
     const run = limiter.run(async () => {

@@ -9,7 +9,7 @@ import { createSession, createUser } from '../helpers/fixtures.js'
 import { sleep, waitFor } from '../helpers/ports.js'
 import { SYNC_EVERY_MS } from '../../src/limits/shared-counter.js'
 import { aclRules, aclSetUserLine, REDIS_COMMANDS } from '../../src/redis/acl.js'
-import { createRedisClient } from '../../src/redis/guarded-redis.js'
+import { createRedisClient } from '../../src/redis/redis-client.js'
 import { loadConfig } from '../../src/config.js'
 
 // The service runs as a Redis user that may run only the commands it uses

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { answerRenderer, sessionIdOf, userIdOf } from '../../src/sessions/answer.js'
-import { NO_EXTRA_FIELDS, type ExtraFields } from '../../src/sessions/extra-fields.js'
+import { NO_EXTRA_FIELDS, type ExtraFields } from '../../src/config.js'
 import { NO_EXTRA, type SessionRecord } from '../../src/sessions/session-record.js'
 
 // The valid answer is rendered once, as JSON text, and sent as it is: it must

@@ -5,7 +5,7 @@ import { answerRenderer, sessionIdOf, userIdOf } from '../../src/sessions/answer
 import { createLocalCache, entryBytes, type LocalCache } from '../../src/sessions/local-cache.js'
 import { createMetrics } from '../../src/metrics.js'
 import { NO_EXTRA } from '../../src/sessions/session-record.js'
-import { NO_EXTRA_FIELDS } from '../../src/sessions/extra-fields.js'
+import { NO_EXTRA_FIELDS } from '../../src/config.js'
 
 // The memory tier's own bookkeeping (its hash table, LRU order, user chains
 // and byte count), against a plain model of what it must hold.
