@@ -3,11 +3,8 @@ import createError from '@fastify/error'
 
 // Every error a client can see is one of these; their messages are ours, never a
 // driver's, so nothing about hosts, credentials or tokens can leak through them.
-export const DependencyUnavailableError = createError(
-  'SV_DEPENDENCY_UNAVAILABLE',
-  'The answer cannot be known right now; retry shortly',
-  503
-)
+export const UNAVAILABLE_MESSAGE = 'The answer cannot be known right now; retry shortly'
+export const DependencyUnavailableError = createError('SV_DEPENDENCY_UNAVAILABLE', UNAVAILABLE_MESSAGE, 503)
 export const BadRequestError = createError('SV_BAD_REQUEST', '%s', 400)
 export const ForbiddenError = createError('SV_FORBIDDEN', 'A valid x-api-key header is required', 403)
 export const UnauthorizedMetricsError = createError('SV_METRICS_UNAUTHORIZED', 'A valid bearer token is required', 401)
