@@ -1,5 +1,5 @@
 // The alerts each fault must raise, and by when: the one table to adjust when
-// the rules or their documented times change (README, "Alerts and dashboard").
+// the rules or their documented times change (docs/operations.md, "Alerts and dashboard").
 // Times are real time at 5 s scrapes and evaluations, a fault's counted from
 // its start, a clear from its end; a run compressed by --time-scale K divides
 // them by K, as it divides the rules' windows and for: and the scrape
@@ -18,7 +18,7 @@ export interface Expected {
 /** the issue's "still firing a minute after recovery" */
 export const DEFAULT_CLEAR = '1m'
 
-// README's figures for each alert ("Alerts and dashboard", as the alert test
+// docs/operations.md's figures for each alert ("Alerts and dashboard", as the alert test
 // holds them: test/deploy/alerts-fire.test.ts), the latest of each range:
 // fires within, after its condition starts; clears within, after it ends.
 // CallerThrottled and CacheEpochChurn count from their last 429 or epoch move.

@@ -1,5 +1,5 @@
 // The run's table, fault by fault (Markdown, so that it reads in a terminal
-// and pastes into README), and the verdicts under it.
+// and pastes into docs/soak.md), and the verdicts under it.
 import { answered, type Counts } from './tally.ts'
 
 export interface Row {

@@ -1,5 +1,5 @@
 // The Redis commands this service sends, and the ACL line that grants only
-// those, on only its key prefix. The doctor, the ACL test and README read it here.
+// those, on only its key prefix. The doctor, the ACL test and docs/security.md read it here.
 import { createHash } from 'node:crypto'
 
 export interface AclCommand {
@@ -22,7 +22,7 @@ const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex')
 
 // Script bodies call what is listed after EVAL; ACL checks those calls too.
 // To add a command: one entry here (and the doctor tries it, the ACL test
-// requires it, README's line quotes it).
+// requires it, docs/security.md's line quotes it).
 export const REDIS_COMMANDS: readonly AclCommand[] = [
   { name: 'info', usedFor: "ioredis' ready check, the server identity check after each connect, /healthz/redis", probe: () => ['INFO', 'server'] },
   { name: 'zrange', usedFor: "a user's cached sessions (revoke-all)", probe: k => ['ZRANGE', k, '0', '-1'] },

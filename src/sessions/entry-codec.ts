@@ -1,5 +1,5 @@
 // A shared-cache entry as one Redis string in a compact binary layout: what
-// keeps Redis under 500 bytes a session (README, "Redis memory").
+// keeps Redis under 500 bytes a session (bench/redis-memory.ts measures it).
 //
 // Layout 2, in order:
 //   u8          layout (2). Layout 1 (no fresh-until: fresh while it lives,

@@ -58,7 +58,7 @@ export interface LocalCacheLimits {
 }
 
 // What an entry costs beyond its answer's string, measured with 100,000
-// entries (README, "The memory tier"): 32 bytes of key, 8 of hash table
+// entries (bench/l1-memory.ts): 32 bytes of key, 8 of hash table
 // (at most half full), 24 in the slot arrays, 4 for its answer's pointer,
 // and its share of the user map (under 20).
 export const ENTRY_OVERHEAD_BYTES = 88

@@ -69,7 +69,7 @@ export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeco
   const client = redis.client
   defineScripts(client)
   const scripted = client as unknown as ScriptedRedis
-  // Redis' own expiry: the cache TTL and the stale allowance (README, "Guarantees")
+  // Redis' own expiry: the cache TTL and the stale allowance (docs/guarantees.md)
   const ttlCapMs = (ttlSeconds + staleSeconds) * 1000
   const freshMs = ttlSeconds * 1000
   const entryKey = (digest: string) => `${prefix}{${digest}}`

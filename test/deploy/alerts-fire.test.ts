@@ -16,7 +16,7 @@ import { startPrometheus } from '../helpers/prometheus.js'
 // with the rules loaded. Every instance first serves normal traffic long
 // enough to fill the longest window with healthy history; then each is put in
 // one condition for real, all at once; each alert must go pending, then fire,
-// for its condition and no other, within the time README documents; then
+// for its condition and no other, within the time docs/operations.md documents; then
 // every condition ends, and each alert must clear within its documented time.
 // One more instance serves normal traffic all along and must raise nothing.
 // The one liberty taken: time runs 10 times faster, uniformly: every range
@@ -59,7 +59,7 @@ const shortened: Rules = {
 }
 const alertNames = rules.groups.flatMap(g => g.rules.map(r => r.alert))
 
-// README's table, in real seconds at 5 s scrapes and evaluations: at the
+// docs/operations.md's table, in real seconds at 5 s scrapes and evaluations: at the
 // latest, after the condition starts, each alert fires; after it ends, it
 // clears. (CallerThrottled and CacheEpochChurn count from their first and
 // last event: a 429, an epoch move. CircuitOpen fires 70 s after the circuit

@@ -3,11 +3,11 @@ import t from 'tap'
 import { families, labelValues } from '../helpers/promql.js'
 import { scrapeAfterTraffic } from '../helpers/traffic.js'
 
-// README's metric table against a real scrape after real traffic: what an
-// operator reads there is what the service emits.
+// The metric table of docs/operations.md against a real scrape after real
+// traffic: what an operator reads there is what the service emits.
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
-const section = readme.slice(readme.indexOf('### Metrics\n'), readme.indexOf('### Alerts and dashboard\n'))
+const page = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8')
+const section = page.slice(page.indexOf('### Metrics\n'), page.indexOf('### Alerts and dashboard\n'))
 const words = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map(m => m[1]!)
 // | `name{label,label="value"}`, `name` | what, with `values` |
 const rows = section.split('\n').filter(line => line.startsWith('| `')).map(line => {

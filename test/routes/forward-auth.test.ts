@@ -158,12 +158,12 @@ t.test('the OpenAPI document describes GET /forward-auth with an operationId and
   t.notOk(op.responses['200'].content, '200 has no body')
 })
 
-t.test('README shows the proxy configurations of deploy/forward-auth/ as they are', async t => {
+t.test('docs/forward-auth.md shows the proxy configurations of deploy/forward-auth/ as they are', async t => {
   const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8')
-  const readme = read('README.md')
+  const page = read('docs/forward-auth.md')
   for (const file of ['nginx.conf', 'Caddyfile', 'traefik.yml', 'envoy.yaml']) {
     const text = read(`deploy/forward-auth/${file}`).trimEnd()
-    t.ok(readme.includes('\n' + text + '\n```'), `README.md has ${file} verbatim`)
+    t.ok(page.includes('\n' + text + '\n```'), `docs/forward-auth.md has ${file} verbatim`)
   }
   for (const file of ['traefik.yml', 'envoy.yaml']) t.doesNotThrow(() => parse(read(`deploy/forward-auth/${file}`)), `${file} is YAML`)
 })

@@ -30,9 +30,9 @@ t.test(`this redis-server (${version}) knows every command of the line`, async t
   t.same(commands.filter((_c, i) => known[i] === null), [], 'none unknown: the line is accepted as it stands')
 })
 
-t.test("README's restricted-user line is the one src/redis/acl.ts builds", async t => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
-  t.ok(readme.includes(aclSetUserLine('session:')), aclSetUserLine('session:'))
+t.test("docs/security.md's restricted-user line is the one src/redis/acl.ts builds", async t => {
+  const page = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8')
+  t.ok(page.includes(aclSetUserLine('session:')), aclSetUserLine('session:'))
 })
 
 interface AclLogEntry { reason: string, object: string, username: string }
