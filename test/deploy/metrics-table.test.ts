@@ -7,7 +7,7 @@ import { scrapeAfterTraffic } from '../helpers/traffic.js'
 // traffic: what an operator reads there is what the service emits.
 
 const page = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8')
-const section = page.slice(page.indexOf('### Metrics\n'), page.indexOf('### Alerts and dashboard\n'))
+const section = page.slice(page.indexOf('## Metrics\n'), page.indexOf('## Alerts and dashboard\n'))
 const words = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map(m => m[1]!)
 // | `name{label,label="value"}`, `name` | what, with `values` |
 const rows = section.split('\n').filter(line => line.startsWith('| `')).map(line => {
