@@ -1,22 +1,8 @@
-// Session tokens: the contract's shape rule, the Bearer credential, the digest.
+// Session tokens: the digest of one, and (from token-rules.ts, shared with
+// the client) its shape rule and the Bearer credential.
 import { sha256Hex, sha256Latin1 } from './sha256.js'
 
-// 1-512 visible ASCII characters (0x21-0x7E), as the contract says.
-const TOKEN_PATTERN = /^[\x21-\x7e]{1,512}$/
-export const TOKEN_RULE = 'token must be 1-512 visible ASCII characters (0x21-0x7E)'
-
-const BEARER = /^bearer(?: +|$)/i
-
-// What follows the Bearer scheme in an Authorization header, trailing spaces
-// dropped ('' when nothing does); undefined when the header is another scheme.
-export function bearerCredential (authorization: string): string | undefined {
-  const scheme = BEARER.exec(authorization)
-  return scheme === null ? undefined : authorization.slice(scheme[0].length).trimEnd()
-}
-
-export function isWellFormedToken (token: unknown): token is string {
-  return typeof token === 'string' && TOKEN_PATTERN.test(token)
-}
+export { bearerCredential, isWellFormedToken, TOKEN_RULE } from './token-rules.js'
 
 // Lowercase hex SHA-256 of the token's UTF-8 bytes: what Studio stores in
 // user_sessions.token. The raw token is never kept past this call.

@@ -1,6 +1,7 @@
 // For any server (Next.js route handlers, node:http, Express): the token from
 // an incoming request's `Authorization: Bearer` or session cookie, validated.
 import type { SessionClient } from './client.js'
+import { bearerCredential, isWellFormedToken } from './token-rules.js'
 import type { CallOptions, Extras, Validation } from './types.js'
 
 /** Web `Headers` (fetch, Next.js) or Node's `IncomingHttpHeaders` (node:http, Express, Fastify). */
@@ -21,7 +22,6 @@ export interface Missing {
 
 export type Authentication<E extends Extras = Extras> = Validation<E> | Missing
 
-const BEARER = /^Bearer +(\S+) *$/i
 const MISSING: Missing = Object.freeze({ outcome: 'invalid', reason: 'missing' })
 
 function header (headers: HeadersLike, name: string): string | undefined {
@@ -49,10 +49,10 @@ function cookieValue (cookies: string, name: string): string | undefined {
  */
 export function tokenFrom (headers: HeadersLike, cookie?: string): string | null | undefined {
   const authorization = header(headers, 'authorization')
-  if (authorization !== undefined) {
-    const match = BEARER.exec(authorization)
-    if (match !== null) return match[1]
-  }
+  // the service's own reading of the header (token-rules.ts): a Bearer
+  // credential that breaks the token rule is malformed, not sent
+  const credential = authorization === undefined ? undefined : bearerCredential(authorization)
+  if (credential !== undefined && credential !== '') return isWellFormedToken(credential) ? credential : null
   if (cookie !== undefined) {
     const cookies = header(headers, 'cookie')
     const value = cookies === undefined ? undefined : cookieValue(cookies, cookie)

@@ -4,7 +4,7 @@
 // revoked, so that a failed sign-out is never silent. A closed client rejects
 // at once: calling it is a bug, not an outage.
 import { safely, type Hook } from './hooks.js'
-import { isWellFormedToken } from './token.js'
+import { isWellFormedToken } from './token-rules.js'
 import { createTransport, type Answer, type Exchange, type TransportOptions } from './transport.js'
 import type { CallOptions, Extras, Invalid, SessionTarget, Unavailable, Validation } from './types.js'
 

@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import t from 'tap'
 import { codeOf, failureOf } from '../src/failure.js'
 import { retryAfterSeconds, tokenFrom } from '../src/index.js'
 import { retryAfterMs } from '../src/retry-after.js'
-import { isWellFormedToken as clientRule } from '../src/token.js'
+import { isWellFormedToken as clientRule } from '../src/token-rules.js'
 import { isWellFormedToken as serviceRule } from '../../src/token.js'
 
 t.test('Retry-After › seconds, an HTTP date, or nothing usable', async t => {
@@ -66,4 +67,9 @@ t.test('failures › the error code along the cause chain names the reason, and 
   t.match(failureOf(new Error('wrapped', { cause: coded('ECONNRESET') })), { unavailable: { reason: 'connection', cause: 'ECONNRESET' }, retriable: true }, 'a code found on the cause')
   t.same(failureOf(new Error('no code')), { unavailable: { outcome: 'unavailable', reason: 'connection', cause: 'unknown' }, retriable: true })
   t.equal(codeOf('not an error'), undefined)
+})
+
+t.test('token rules › the client\'s are the service\'s file, byte for byte', async t => {
+  const read = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf8')
+  t.equal(read('../src/token-rules.ts'), read('../../src/token-rules.ts'), 'cp src/token-rules.ts client/src/token-rules.ts after a change')
 })
