@@ -23,6 +23,17 @@ export interface Sliding { seconds: number, maxSeconds: number }
 /** Where a page of the list ends: the last session's activity (epoch microseconds, exact) and id. */
 export interface ListPosition { activityUs: string, id: string }
 
+// listSessions' row as Postgres returns it (times as epoch-millisecond floats)
+interface ListedRow {
+  id: string
+  created_ms: number
+  activity_ms: number | null
+  expires_ms: number
+  ip_address: string | null
+  user_agent: string | null
+  activity_us: string
+}
+
 export interface ListedSession {
   id: string
   createdAt: number
@@ -116,19 +127,21 @@ const REPLICA_QUERIES: QueryName[] = ['find_session', 'replication_lag']
 type Reserved = postgres.ReservedSql<Record<string, postgres.PostgresType>>
 
 // The cache epoch's one move (coherence/epoch.ts), alone or inside a revoke's transaction.
-const BUMP_EPOCH = 'UPDATE session_validator.cache_epoch SET epoch = epoch + 1 RETURNING epoch::text'
+const BUMP_EPOCH = 'UPDATE session_validator.cache_epoch SET epoch = epoch + 1 RETURNING epoch::text AS epoch'
+
+interface Deleted { token: string, user_id: string }
 
 function deleteRows (tx: Reserved, target: RevokeTarget) {
   const keep = 'userId' in target ? target.keep : undefined
   return 'digest' in target
-    ? tx`DELETE FROM platform.user_sessions WHERE token = ${target.digest} RETURNING token, user_id`.values()
+    ? tx<Deleted[]>`DELETE FROM platform.user_sessions WHERE token = ${target.digest} RETURNING token, user_id`
     : 'sessionId' in target
-      ? tx`DELETE FROM platform.user_sessions WHERE id = ${target.sessionId} RETURNING token, user_id`.values()
+      ? tx<Deleted[]>`DELETE FROM platform.user_sessions WHERE id = ${target.sessionId} RETURNING token, user_id`
       : keep === undefined
-        ? tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} RETURNING token, user_id`.values()
+        ? tx<Deleted[]>`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} RETURNING token, user_id`
         : 'digest' in keep
-          ? tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} AND token <> ${keep.digest} RETURNING token, user_id`.values()
-          : tx`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} AND id <> ${keep.sessionId} RETURNING token, user_id`.values()
+          ? tx<Deleted[]>`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} AND token <> ${keep.digest} RETURNING token, user_id`
+          : tx<Deleted[]>`DELETE FROM platform.user_sessions WHERE user_id = ${target.userId} AND id <> ${keep.sessionId} RETURNING token, user_id`
 }
 
 // Statements sent without waiting for the one before travel in one write and
@@ -136,30 +149,30 @@ function deleteRows (tx: Reserved, target: RevokeTarget) {
 async function revokeOn (tx: Reserved, target: RevokeTarget, steps: RevokeSteps): Promise<RevokeOutcome> {
   // a token's digest is known before the delete: Redis is told meanwhile
   const early = 'digest' in target ? steps.forget([target.digest]) : undefined
-  let rows: Array<[string, string]>
+  let rows: readonly Deleted[]
   try {
     const begun = [tx`BEGIN`.execute(), deleteRows(tx, target).execute(), tx`SELECT pg_notify(${CHANNEL}, ${steps.barrier})`.execute()] as const
-    rows = (await Promise.all(begun))[1] as unknown as Array<[string, string]>
+    rows = (await Promise.all(begun))[1]
   } catch (err) {
     await early
     await tx`ROLLBACK`.catch(() => {})
     throw err
   }
-  const revoked = rows.map(([digest, userId]) => ({ digest, userId }))
+  const revoked = rows.map(r => ({ digest: r.token, userId: r.user_id }))
   const digests = revoked.map(r => r.digest)
   if ('digest' in target && !digests.includes(target.digest)) digests.push(target.digest)
   const told = early !== undefined ? await early : await steps.forget(digests)
   // if Redis cannot be told, the epoch moves with the delete, or neither happens
   // queries start when first awaited: execute() sends them in this order
-  const moved = told ? undefined : tx.unsafe(BUMP_EPOCH).values().execute()
+  const moved = told ? undefined : tx.unsafe<Array<{ epoch: string }>>(BUMP_EPOCH).execute()
   let committedAt = 0
   const committed = tx`COMMIT`.execute().then(() => { committedAt = performance.now() })
-  const registered = tx`SELECT id FROM session_validator.instances WHERE lease_until > clock_timestamp()`.values().execute()
+  const registered = tx<Array<{ id: string }>>`SELECT id FROM session_validator.instances WHERE lease_until > clock_timestamp()`.execute()
   registered.catch(() => {})
   try {
     const [movedTo] = await Promise.all([moved, committed])
-    const members = await registered.then(list => (list as unknown as Array<[string]>).map(([id]) => id), () => undefined)
-    return { revoked, digests, movedTo: (movedTo as unknown as Array<[string]> | undefined)?.[0]?.[0], committedAt, members }
+    const members = await registered.then(list => list.map(r => r.id), () => undefined)
+    return { revoked, digests, movedTo: movedTo?.[0]?.epoch, committedAt, members }
   } catch (err) {
     await tx`ROLLBACK`.catch(() => {})
     throw err
@@ -271,8 +284,8 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
     },
 
     async bumpEpoch () {
-      const rows = await query('bump_epoch', async () => await sql.unsafe(BUMP_EPOCH).values() as unknown as Array<[string]>)
-      return rows[0]?.[0] ?? '1'
+      const rows = await query('bump_epoch', async () => await sql.unsafe<Array<{ epoch: string }>>(BUMP_EPOCH))
+      return rows[0]?.epoch ?? '1'
     },
 
     async writeActivity (ids, sliding) {
@@ -329,10 +342,10 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
       const notIdle = idleBefore === undefined ? null : new Date(idleBefore)
       // the position is exact microseconds (extract() computes in numeric): a
       // millisecond or float cursor would skip sessions that differ below it
-      const rows = await query('list_sessions', async () => await sql`
-        SELECT id, date_part('epoch', created_at) * 1000, date_part('epoch', last_activity_at) * 1000,
-               date_part('epoch', expires_at) * 1000, ip_address, user_agent,
-               ((extract(epoch FROM coalesce(last_activity_at, created_at)) * 1000000)::bigint)::text
+      const rows = await query('list_sessions', async () => await sql<ListedRow[]>`
+        SELECT id, date_part('epoch', created_at) * 1000 AS created_ms, date_part('epoch', last_activity_at) * 1000 AS activity_ms,
+               date_part('epoch', expires_at) * 1000 AS expires_ms, ip_address, user_agent,
+               ((extract(epoch FROM coalesce(last_activity_at, created_at)) * 1000000)::bigint)::text AS activity_us
           FROM platform.user_sessions
          WHERE user_id = ${userId}
            AND expires_at > now()
@@ -341,15 +354,15 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
                 OR (coalesce(last_activity_at, created_at), id) <
                    (timestamptz 'epoch' + ${afterUs}::bigint * interval '1 microsecond', ${afterId}::uuid))
          ORDER BY coalesce(last_activity_at, created_at) DESC, id DESC
-         LIMIT ${limit}`.values() as unknown as Array<[string, number, number | null, number, string | null, string | null, string]>)
+         LIMIT ${limit}`)
       return rows.map(r => ({
-        id: r[0],
-        createdAt: Math.floor(r[1]),
-        lastActivityAt: r[2] === null ? null : Math.floor(r[2]),
-        expiresAt: Math.floor(r[3]),
-        ipAddress: r[4],
-        userAgent: r[5],
-        activityUs: r[6]
+        id: r.id,
+        createdAt: Math.floor(r.created_ms),
+        lastActivityAt: r.activity_ms === null ? null : Math.floor(r.activity_ms),
+        expiresAt: Math.floor(r.expires_ms),
+        ipAddress: r.ip_address,
+        userAgent: r.user_agent,
+        activityUs: r.activity_us
       }))
     },
 
@@ -360,13 +373,13 @@ export function createSessionStore (sql: Sql, limiter: Limiter, metrics: Metrics
     async replicationLagMs () {
       // Caught up when everything received is replayed; otherwise the age of
       // the last replayed transaction (paused or slow replay both show here).
-      const rows = await query('replication_lag', async () => await sql`
+      const rows = await query('replication_lag', async () => await sql<Array<{ lag: number }>>`
         SELECT CASE
                  WHEN NOT pg_is_in_recovery() THEN 0
                  WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
                  ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000, 1e9)
-               END::float8`.values() as unknown as Array<[number]>)
-      return rows[0]?.[0] ?? Infinity
+               END::float8 AS lag`)
+      return rows[0]?.lag ?? Infinity
     }
   }
 }

@@ -79,10 +79,10 @@ export function createChangeLog (o: ChangeLogOptions): ChangeLog {
   }
 
   async function replay (gen: number): Promise<void> {
-    const [info] = await o.prober`
+    const [info] = await o.prober<Array<{ epoch: string, pruned: string, xmin: string }>>`
       SELECT (SELECT epoch::text FROM session_validator.cache_epoch) AS epoch,
              (SELECT pruned_through::text FROM session_validator.change_log_state) AS pruned,
-             pg_snapshot_xmin(pg_current_snapshot())::text AS xmin` as unknown as Array<{ epoch: string, pruned: string, xmin: string }>
+             pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`
     o.epoch.adopt(info!.epoch)
     if (o.redis === undefined) return
     const mark = await o.redis.run('watermark', () => client!.get(key))
@@ -93,13 +93,13 @@ export function createChangeLog (o: ChangeLogOptions): ChangeLog {
       // the fleet was away longer than the log is kept
       await o.epoch.move('log_pruned')
     } else {
-      const rows = await o.prober`
+      const rows = await o.prober<Array<{ kind: string, key: string }>>`
         SELECT kind, key FROM session_validator.changes
-         WHERE xid >= ${mark}::bigint ORDER BY id LIMIT ${REPLAY_MAX + 1}`.values() as unknown as Array<[string, string]>
+         WHERE xid >= ${mark}::bigint ORDER BY id LIMIT ${REPLAY_MAX + 1}`
       if (rows.length > REPLAY_MAX) {
         await o.epoch.move('replay_too_large')
       } else {
-        await inSlices(rows, REPLAY_SLICE, slice => Promise.all(slice.map(([kind, k]) => o.apply(kind, k))))
+        await inSlices(rows, REPLAY_SLICE, slice => Promise.all(slice.map(r => o.apply(r.kind, r.key))))
         replays.inc()
         replayed.inc(rows.length)
       }
