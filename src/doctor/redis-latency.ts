@@ -44,11 +44,10 @@ export async function latencyChecks (client: RedisClient, key: string, limits: L
   const calls = LATENCY_CALLS
   const mark = Math.min(limits.p99Ms ?? LATENCY_P99_MS, limits.callTimeoutMs)
   // EVALSHA, falling back to EVAL once, as the service's scripts run
-  if (!('svDoctorWrite' in client)) client.defineCommand('svDoctorWrite', { numberOfKeys: 1, lua: WRITE })
-  const scripted = client as unknown as { svDoctorWrite(key: string, ttlMs: string, value: Buffer): Promise<number> }
+  if (!Object.hasOwn(client, 'svDoctorWrite')) client.defineCommand('svDoctorWrite', { numberOfKeys: 1, lua: WRITE })
   const runs: Array<[string, () => Promise<unknown>]> = [
     ['ping', () => client.ping()],
-    ['cache write', () => scripted.svDoctorWrite(key, '10000', ENTRY)],
+    ['cache write', () => client.svDoctorWrite(key, '10000', ENTRY)],
     ['cache read', () => client.getBuffer(key)]
   ]
   const checks: Check[] = []

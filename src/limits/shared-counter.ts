@@ -45,8 +45,6 @@ local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n`
 
-interface ScriptedRedis { svCount(key: string, add: number, ttlMs: number): Promise<number> }
-
 interface Count {
   window: number
   /** The shared count at the last sync, this instance's synced hits included. */
@@ -115,7 +113,7 @@ export function createSharedCounter (config: CounterConfig, metrics: Metrics, lo
     c.sending += add
     const start = performance.now()
     try {
-      const n = await guard!.policy.execute(() => (client as unknown as ScriptedRedis).svCount(`${prefix}${key}:${c.window}`, add, windowMs * 2))
+      const n = await guard!.policy.execute(() => client!.svCount(`${prefix}${key}:${c.window}`, add, windowMs * 2))
       // one sync per key at a time: Redis' total already holds what was sent
       c.shared = Math.max(c.shared, Number(n))
       c.syncedAt = Date.now()

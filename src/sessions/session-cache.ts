@@ -19,16 +19,6 @@ import { FILL, FILL_WINDOW_MS, INDEX, INVALIDATE, LEASE, LEASE_TTL_MS, READ, REL
 //   <prefix>user:{<userId>}         sorted set: the user's cached digests (32 raw
 //                                   bytes each, half the hex), scored by expiry
 
-interface ScriptedRedis {
-  svReadBuffer(entry: string, lease: string, token: string, leaseMs: number, head: Buffer): Promise<[Buffer | null, Buffer?]>
-  svLease(lease: string, token: string, leaseMs: number): Promise<string>
-  svRelease(lease: string, token: string): Promise<number>
-  svFill(entry: string, tombstone: string, lease: string, index: string, deadline: number, expireAt: number, ttlCapMs: number, value: Buffer, token: string, digest: Buffer): Promise<number>
-  svFillEntry(entry: string, tombstone: string, lease: string, deadline: number, expireAt: number, ttlCapMs: number, value: Buffer, token: string): Promise<number>
-  svIndexAdd(index: string, expireAt: number, ttlCapMs: number, digest: Buffer): Promise<number>
-  svInvalidate(entry: string, tombstone: string, lease: string, ttlMs: number): Promise<number>
-}
-
 /** What a read found: the entry (if any), and the fill lease when it is absent or of another epoch. */
 export interface CacheRead {
   entry: CachedEntry | undefined
@@ -55,7 +45,7 @@ export interface SessionCache {
 }
 
 function defineScripts (client: RedisClient): void {
-  if ('svFill' in client) return
+  if (Object.hasOwn(client, 'svFill')) return
   client.defineCommand('svRead', { numberOfKeys: 2, lua: READ })
   client.defineCommand('svLease', { numberOfKeys: 1, lua: LEASE })
   client.defineCommand('svRelease', { numberOfKeys: 1, lua: RELEASE })
@@ -68,7 +58,6 @@ function defineScripts (client: RedisClient): void {
 export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeconds: number, staleSeconds: number, extraCount = 0): SessionCache {
   const client = redis.client
   defineScripts(client)
-  const scripted = client as unknown as ScriptedRedis
   // Redis' own expiry: the cache TTL and the stale allowance (docs/guarantees.md)
   const ttlCapMs = (ttlSeconds + staleSeconds) * 1000
   const freshMs = ttlSeconds * 1000
@@ -98,7 +87,7 @@ export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeco
   function readBatch (batch: Map<string, Waiter[]>, epoch: string): void {
     const digests = [...batch.keys()]
     redis.run('get', async () => {
-      const results = await Promise.allSettled(digests.map(d => scripted.svReadBuffer(entryKey(d), leaseKey(d), token(), LEASE_TTL_MS, head(epoch))))
+      const results = await Promise.allSettled(digests.map(d => client.svReadBuffer(entryKey(d), leaseKey(d), token(), LEASE_TTL_MS, head(epoch))))
       if (results.every(r => r.status === 'rejected')) throw (results[0] as PromiseRejectedResult).reason
       return results
     }).then(results => {
@@ -118,7 +107,7 @@ export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeco
   }
 
   async function invalidateOne (digest: string): Promise<number> {
-    return await redis.run('invalidate', () => scripted.svInvalidate(entryKey(digest), tombstoneKey(digest), leaseKey(digest), TOMBSTONE_TTL_MS))
+    return await redis.run('invalidate', () => client.svInvalidate(entryKey(digest), tombstoneKey(digest), leaseKey(digest), TOMBSTONE_TTL_MS))
   }
 
   return {
@@ -140,11 +129,11 @@ export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeco
     },
 
     async lease (digest) {
-      return await redis.run('lease', () => scripted.svLease(leaseKey(digest), token(), LEASE_TTL_MS))
+      return await redis.run('lease', () => client.svLease(leaseKey(digest), token(), LEASE_TTL_MS))
     },
 
     async release (digest, lease) {
-      await redis.run('release', () => scripted.svRelease(leaseKey(digest), lease))
+      await redis.run('release', () => client.svRelease(leaseKey(digest), lease))
     },
 
     async fill (digest, record, epoch, readStartedAt, lease) {
@@ -154,13 +143,13 @@ export function createSessionCache (redis: GuardedRedis, prefix: string, ttlSeco
       if (!cluster) {
         // one script: entry, tombstone check and user index together
         const n = await redis.run('fill', () =>
-          scripted.svFill(entryKey(digest), tombstoneKey(digest), leaseKey(digest), indexKey(record.userId), deadline, record.expiresAt, ttlCapMs, value, lease, member))
+          client.svFill(entryKey(digest), tombstoneKey(digest), leaseKey(digest), indexKey(record.userId), deadline, record.expiresAt, ttlCapMs, value, lease, member))
         return n === 1 ? 'written' : 'refused'
       }
       // A Cluster keeps the user index in another slot: two commands, sent
       // together (one round trip), the entry undone if the index failed.
-      const indexed = redis.run('index_add', () => scripted.svIndexAdd(indexKey(record.userId), record.expiresAt, ttlCapMs, member))
-      const written = redis.run('fill', () => scripted.svFillEntry(entryKey(digest), tombstoneKey(digest), leaseKey(digest), deadline, record.expiresAt, ttlCapMs, value, lease))
+      const indexed = redis.run('index_add', () => client.svIndexAdd(indexKey(record.userId), record.expiresAt, ttlCapMs, member))
+      const written = redis.run('fill', () => client.svFillEntry(entryKey(digest), tombstoneKey(digest), leaseKey(digest), deadline, record.expiresAt, ttlCapMs, value, lease))
       const [index, fill] = await Promise.allSettled([indexed, written])
       if (fill.status === 'rejected') throw fill.reason
       if (index.status === 'rejected') {

@@ -57,14 +57,12 @@ if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2
 else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1`
 
-interface ScriptedRedis { svClaim(key: string, xmin: string, ttlMs: number): Promise<number> }
-
 export function createChangeLog (o: ChangeLogOptions): ChangeLog {
   const key = `${o.prefix}coherence:applied`
   // the watermark outlives the log: past it, a replay could not be proven anyway
   const watermarkTtlMs = o.retentionSeconds * 2000
   const client = o.redis?.client
-  if (client !== undefined && !('svClaim' in client)) client.defineCommand('svClaim', { numberOfKeys: 1, lua: CLAIM })
+  if (client !== undefined && !Object.hasOwn(client, 'svClaim')) client.defineCommand('svClaim', { numberOfKeys: 1, lua: CLAIM })
   const replays = o.metrics.changeLogReplays
   const replayed = o.metrics.changeLogReplayed
   let generation = 0
@@ -75,7 +73,7 @@ export function createChangeLog (o: ChangeLogOptions): ChangeLog {
   let retry: NodeJS.Timeout | undefined
 
   async function claim (xmin: string): Promise<void> {
-    await o.redis!.run('claim', () => (client as unknown as ScriptedRedis).svClaim(key, xmin, watermarkTtlMs))
+    await o.redis!.run('claim', () => client!.svClaim(key, xmin, watermarkTtlMs))
   }
 
   async function replay (gen: number): Promise<void> {
