@@ -123,14 +123,16 @@ export function createChangeLog (o: ChangeLogOptions): ChangeLog {
 
   async function prune (): Promise<void> {
     const r = o.retentionSeconds
-    await o.prober.begin(async tx => {
-      await tx`
-        WITH gone AS (
-          DELETE FROM session_validator.changes WHERE created_at < now() - ${r} * interval '1 second' RETURNING xid)
-        UPDATE session_validator.change_log_state
-           SET pruned_through = greatest(pruned_through, coalesce((SELECT max(xid) FROM gone), 0))`
-      await tx`DELETE FROM session_validator.instances WHERE lease_until < now() - interval '1 hour'`
-    })
+    // Two statements, each atomic on its own, not a sql.begin(): postgres.js
+    // 3.4.9's begin() threw a TypeError out of its own handler when its
+    // connection went away mid-transaction (Postgres stopped), and the
+    // process exited (the 60-minute soak, docs/soak.md).
+    await o.prober`
+      WITH gone AS (
+        DELETE FROM session_validator.changes WHERE created_at < now() - ${r} * interval '1 second' RETURNING xid)
+      UPDATE session_validator.change_log_state
+         SET pruned_through = greatest(pruned_through, coalesce((SELECT max(xid) FROM gone), 0))`
+    await o.prober`DELETE FROM session_validator.instances WHERE lease_until < now() - interval '1 hour'`
   }
   // spread over the fleet: instances started together do not prune together
   const pruneTimer = setInterval(() => { prune().catch(() => {}) }, PRUNE_EVERY_MS + Math.floor(Math.random() * 10_000))
