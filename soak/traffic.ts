@@ -147,11 +147,14 @@ export function createTraffic (o: TrafficOptions): Traffic {
     const body = answer.body as { valid?: boolean, session?: { id?: string }, user?: { id?: string } } | undefined
     if (s !== undefined && expect === 'valid') {
       // already cached: answered 200 before, its entry filled recently enough
-      // not to have expired, and not before Redis last evicted. (A Redis
+      // not to have expired, and either filled or seen in Redis since Redis
+      // last evicted (an entry that survived the eviction counts, or the few
+      // refilled in a short window would be too few to judge). A Redis
       // restart or an epoch move voids entries too, and is not excused: the
       // warm-up refills the shared cache after either, and memory keeps what
-      // Postgres answered.)
-      if (filled !== undefined && filled > timeline.evictedAt && sentAt - filled < CACHE_TTL_MS - TTL_MARGIN_MS) {
+      // Postgres answered.
+      const sinceEviction = (filled !== undefined && filled > timeline.evictedAt) || (seenInRedis !== undefined && seenInRedis > timeline.evictedAt)
+      if (filled !== undefined && sinceEviction && sentAt - filled < CACHE_TTL_MS - TTL_MARGIN_MS) {
         counts.counted++
         if (cache === 'hit') counts.hits++
       }
